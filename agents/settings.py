@@ -1,0 +1,98 @@
+"""One validated settings object for the whole pipeline.
+
+Values come, in order of precedence, from keyword arguments (the CLI and UI pass theirs this way),
+environment variables prefixed ``DOCQA_`` with ``__`` between sections
+(e.g. ``DOCQA_CHUNKING__CHUNK_TOKENS=800``), and the defaults below. For the OpenAI-compatible
+backend, the usual ``OPENAI_BASE_URL`` and ``OPENAI_API_KEY`` fill the base URL and key when no
+docqa setting gives them. This module is the only place that reads the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+BackendKind = Literal["llamacpp", "openai"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class BackendSettings(_Section):
+    """Which model answers, and how it is reached."""
+
+    kind: BackendKind = "llamacpp"
+    """``llamacpp``: a GGUF file run in-process; ``openai``: any OpenAI-compatible endpoint."""
+    model_path: Path | None = None
+    """GGUF file for ``llamacpp``; unset means the embedded SmolLM2-135M-Instruct."""
+    model: str | None = None
+    """Model name sent to an OpenAI-compatible endpoint (e.g. ``gpt-4o-mini``)."""
+    base_url: str | None = None
+    """Endpoint URL, e.g. ``http://127.0.0.1:8000/v1``; unset means OpenAI's own."""
+    api_key: SecretStr | None = None
+    """Key for the endpoint. Never logged or written to disk."""
+    context_window: int | None = Field(default=None, ge=256)
+    """Model window in tokens; unset means the GGUF file's own, or 8192 for remote models."""
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0)
+    seed: int = 0
+    timeout_s: float = Field(default=300.0, gt=0)
+    """Per-call timeout for remote models."""
+    max_retries: int = Field(default=3, ge=0, le=10)
+    """Retries for transient failures (timeouts, rate limits, server errors)."""
+    n_threads: int | None = Field(default=None, ge=1)
+    """CPU threads for llama.cpp; unset lets llama.cpp choose."""
+
+
+class ChunkingSettings(_Section):
+    """How documents are cut into chunks for the workers."""
+
+    chunk_tokens: int | None = Field(default=None, ge=32)
+    """Cap on a chunk's size in tokens, below the budget the window allows. Small models read far
+    less than their nominal window, so this is the main accuracy knob. Unset means the backend's
+    recommendation (512 for the embedded SmolLM2, 1024 for other local GGUF models, the whole
+    budget for remote models)."""
+
+
+class WorkerSettings(_Section):
+    """The Chain-of-Agents workers."""
+
+    max_tokens: int = Field(default=256, ge=16)
+    """Longest note a worker may write. The next worker's prompt reserves as much for it."""
+    max_workers: int = Field(default=200, ge=1)
+    """Refuse documents that need more chunks than this (one model call each)."""
+
+
+class ManagerSettings(_Section):
+    """The manager that writes the final answer."""
+
+    max_tokens: int = Field(default=384, ge=16)
+    """Longest answer the manager may write."""
+
+
+class Settings(BaseSettings):
+    """Everything docqa can be told. Build once and pass it in; nothing else reads the environment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="DOCQA_", env_nested_delimiter="__", extra="forbid", nested_model_default_partial_update=True
+    )
+
+    backend: BackendSettings = BackendSettings()
+    chunking: ChunkingSettings = ChunkingSettings()
+    workers: WorkerSettings = WorkerSettings()
+    manager: ManagerSettings = ManagerSettings()
+    prompts_dir: Path | None = None
+    """Folder with prompt files that replace the bundled ones of the same name."""
+
+    @model_validator(mode="after")
+    def _openai_environment(self) -> Settings:
+        if self.backend.kind == "openai":
+            if self.backend.base_url is None and os.environ.get("OPENAI_BASE_URL"):
+                self.backend.base_url = os.environ["OPENAI_BASE_URL"]
+            if self.backend.api_key is None and os.environ.get("OPENAI_API_KEY"):
+                self.backend.api_key = SecretStr(os.environ["OPENAI_API_KEY"])
+        return self

@@ -1,0 +1,46 @@
+"""The LangGraph state of one run: what goes in, and what the nodes add."""
+
+from __future__ import annotations
+
+import operator
+import os
+from typing import Annotated, TypedDict
+
+from agents.results import ModelCall, Note
+from retrieval.documents import Chunk, Document
+
+Source = str | os.PathLike[str] | Document
+"""A document to read: a file path, or an already loaded ``Document``."""
+
+
+def merge_timings(left: dict[str, float], right: dict[str, float]) -> dict[str, float]:
+    """Reducer: timings from different nodes are merged, later keys win."""
+    return {**left, **right}
+
+
+class InputState(TypedDict):
+    """What a caller gives the graph."""
+
+    question: str
+    """The question; an empty string asks for a summary of the documents instead."""
+    sources: list[Source]
+    """The documents, read in this order."""
+
+
+class PipelineState(InputState, total=False):
+    """Everything the nodes produce, added as the run goes."""
+
+    documents: list[Document]
+    """The loaded documents, in input order."""
+    chunks: list[Chunk]
+    """All chunks in reading order; worker i reads ``chunks[i]``."""
+    budget: int
+    """The chunk size in tokens that the window and settings allowed."""
+    notes: Annotated[list[Note], operator.add]
+    """One note per finished worker, appended; the last one is the current note."""
+    calls: Annotated[list[ModelCall], operator.add]
+    """Every model call, appended."""
+    answer: str
+    """The manager's answer (or summary)."""
+    timings: Annotated[dict[str, float], merge_timings]
+    """Seconds spent per stage, merged."""

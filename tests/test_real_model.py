@@ -1,0 +1,43 @@
+"""The embedded local model end to end: real llama.cpp, real SmolLM2, a multi-chunk document."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agents import DocQA, Settings
+from agents.results import NoteWritten
+
+pytestmark = pytest.mark.real_model
+
+
+def test_embedded_model_answers_a_multi_chunk_document(short_sample: Path) -> None:
+    settings = Settings(chunking={"chunk_tokens": 256}, workers={"max_tokens": 96}, manager={"max_tokens": 96})
+    qa = DocQA(settings)
+    events: list[object] = []
+    answer = qa.ask("Who was the first keeper of the lighthouse?", [short_sample], on_event=events.append)
+
+    assert qa.backend.name == "llamacpp:SmolLM2-135M-Instruct.Q4_1.gguf"
+    assert qa.backend.context_window == 8192
+    n_chunks = len(answer.notes)
+    assert n_chunks >= 3
+    assert sum(isinstance(e, NoteWritten) for e in events) == n_chunks
+    assert [c.role for c in answer.calls] == ["worker"] * n_chunks + ["manager"]
+    assert answer.answer.strip()
+    assert all(note.chunk.n_tokens <= 256 for note in answer.notes)
+    # Real token counts from llama.cpp, within the configured output limits.
+    assert all(0 < c.completion_tokens <= 96 for c in answer.calls)
+    assert all(c.prompt_tokens > c.completion_tokens for c in answer.calls[:-1])
+    # The chunks cover the document in order.
+    text = short_sample.read_text(encoding="utf-8")
+    assert "".join(note.chunk.text for note in answer.notes) == text
+
+
+def test_embedded_tokenizer_is_the_models_own() -> None:
+    backend = DocQA(Settings()).backend
+    # SmolLM2's BPE differs from cl100k; a word-ish count would not give these.
+    assert backend.count_tokens("Kessel Point Lighthouse") == len(
+        backend.chat_model._model.llama.tokenize(b"Kessel Point Lighthouse", add_bos=False)  # type: ignore[attr-defined]
+    )
+    assert backend.exact_tokenizer
