@@ -17,7 +17,15 @@ from langchain_core.language_models import BaseChatModel
 from agents.backends import Backend, backend_from_chat_model, create_backend
 from agents.graph import build_graph
 from agents.nodes import PipelineContext
-from agents.results import Answer, AnswerReady, DocumentsChunked, DocumentsLoaded, NoteWritten, ProgressEvent
+from agents.results import (
+    Answer,
+    AnswerReady,
+    DocumentsChunked,
+    DocumentsLoaded,
+    NoteWritten,
+    PassagesRetrieved,
+    ProgressEvent,
+)
 from agents.settings import Settings
 from agents.state import Source
 from prompts import load_prompts
@@ -27,7 +35,10 @@ GRAPH_STEPS_PER_RUN = 4
 
 
 class DocQA:
-    """Answers questions about documents longer than the model's window, with Chain-of-Agents.
+    """Answers questions about documents longer than the model's window.
+
+    The strategy (``settings.strategy``) decides how the documents are read: Chain-of-Agents over
+    every chunk (the default), one call over as much as fits, or retrieval first.
 
     Typical use: ``DocQA().ask("Who was the first keeper?", ["report.pdf"]).answer``.
     """
@@ -84,8 +95,10 @@ class DocQA:
                     yield DocumentsLoaded(update["documents"])
                 elif node == "chunk":
                     yield DocumentsChunked(update["chunks"], update["budget"])
+                elif node == "retrieve":
+                    yield PassagesRetrieved(update["passages"], update["n_passages"])
                 elif node == "worker":
-                    yield NoteWritten(update["notes"][0], len(state["chunks"]))
+                    yield NoteWritten(update["notes"][0], len(state["readings"]))
         yield AnswerReady(self._answer(state, time.perf_counter() - started))
 
     def _answer(self, state: dict[str, Any], total_s: float) -> Answer:
@@ -95,7 +108,11 @@ class DocQA:
         return Answer(
             question=state["question"],
             answer=state["answer"],
-            notes=state["notes"],
+            strategy=self.settings.strategy,
+            notes=state.get("notes", []),
+            context=state.get("context", []),
+            citations=state["citations"],
+            dropped_citations=state["dropped_citations"],
             calls=calls,
             documents=[document.source for document in state["documents"]],
             backend=self.backend.name,

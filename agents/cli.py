@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from agents.errors import DocQAError
+from agents.settings import STRATEGIES
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -47,6 +48,15 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
         help="model window in tokens (default: the GGUF file's own; 8192 for remote models)",
     )
     reading = parser.add_argument_group("reading")
+    reading.add_argument(
+        "--strategy",
+        choices=list(STRATEGIES),
+        help="coa: Chain-of-Agents over every chunk (default); full: as much as fits one call; rag: top passages "
+        "in score order; rag-reorder: the same, best first and second-best last; coa-rag: workers read only "
+        "retrieved passages",
+    )
+    reading.add_argument("--top-k", type=int, help="passages for rag and rag-reorder (default 8)")
+    reading.add_argument("--lexical", action="store_true", default=None, help="fuse BM25 with dense retrieval")
     reading.add_argument(
         "--chunk-tokens",
         type=int,
@@ -104,31 +114,34 @@ def settings_from_args(args: argparse.Namespace) -> Any:
     }
     sections: dict[str, Any] = {
         "backend": backend,
+        "retrieval": {"top_k": args.top_k, "lexical": args.lexical},
         "chunking": {"chunk_tokens": args.chunk_tokens},
         "workers": {"max_workers": args.max_workers, "max_tokens": args.note_tokens},
     }
     overrides = {name: {k: v for k, v in values.items() if v is not None} for name, values in sections.items()}
     given: dict[str, Any] = {name: values for name, values in overrides.items() if values}
+    if args.strategy:
+        given["strategy"] = args.strategy
     return Settings(**given)
 
 
 def _print_progress(event: Any) -> None:
-    from agents.results import DocumentsChunked, DocumentsLoaded, NoteWritten
+    from agents.results import DocumentsChunked, DocumentsLoaded, NoteWritten, PassagesRetrieved
 
     if isinstance(event, DocumentsLoaded):
         names = ", ".join(f"{d.source} ({len(d.text):,} chars)" for d in event.documents)
         print(f"loaded {names}", file=sys.stderr)
     elif isinstance(event, DocumentsChunked):
         print(f"{len(event.chunks)} chunks of at most {event.budget} tokens", file=sys.stderr)
+    elif isinstance(event, PassagesRetrieved):
+        ids = ", ".join(hit.chunk.id for hit in event.passages)
+        print(f"retrieved {len(event.passages)} of {event.n_passages} passages: {ids}", file=sys.stderr)
     elif isinstance(event, NoteWritten):
         note = event.note
         preview = " ".join(note.text.split())[:100]
         kept = " (empty reply, previous note kept)" if note.kept_previous else ""
-        print(
-            f"worker {note.index + 1}/{event.n_chunks} read {note.chunk.location}{kept}: {preview}",
-            file=sys.stderr,
-            flush=True,
-        )
+        line = f"worker {note.index + 1}/{event.n_workers} read {note.location}{kept}: {preview}"
+        print(line, file=sys.stderr, flush=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -144,6 +157,12 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
     else:
         print(answer.answer)
+        if answer.citations:
+            print("\nSources:")
+        for citation in answer.citations:
+            chunk = citation.chunk
+            excerpt = " ".join(chunk.text.split())[:160]
+            print(f"[{citation.id}] {chunk.location}: {excerpt}")
         if not args.quiet:
             usage, timings = answer.usage, answer.timings
             print(

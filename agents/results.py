@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from retrieval.documents import Chunk, Document
+from retrieval.reorder import ScoredPassage
 
 
 @dataclass(frozen=True)
@@ -21,32 +22,54 @@ class ModelCall:
     retries: int = 0
 
 
+def source_dict(chunk: Chunk) -> dict[str, Any]:
+    """Where a chunk or passage came from, for JSON output."""
+    return {
+        "id": chunk.id,
+        "file": chunk.source,
+        "page_start": chunk.page_start,
+        "page_end": chunk.page_end,
+        "char_start": chunk.char_start,
+        "char_end": chunk.char_end,
+        "tokens": chunk.n_tokens,
+    }
+
+
 @dataclass(frozen=True)
 class Note:
-    """What worker ``index`` passed on after reading ``chunk``."""
+    """What worker ``index`` passed on after reading ``sources`` (one chunk, or several passages)."""
 
     index: int
-    chunk: Chunk
+    sources: list[Chunk]
     text: str
     kept_previous: bool = False
     """True when the model's output was unusable (empty) and the previous note was kept."""
 
+    @property
+    def location(self) -> str:
+        """Where the worker read, e.g. ``"report.pdf p. 3, chars 1200-4810"`` or ``"3 passages: …"``."""
+        if len(self.sources) == 1:
+            return self.sources[0].location
+        return f"{len(self.sources)} passages: " + "; ".join(chunk.location for chunk in self.sources)
+
     def to_dict(self) -> dict[str, Any]:
-        chunk = self.chunk
         return {
             "index": self.index,
             "text": self.text,
             "kept_previous": self.kept_previous,
-            "source": {
-                "chunk_id": chunk.id,
-                "file": chunk.source,
-                "page_start": chunk.page_start,
-                "page_end": chunk.page_end,
-                "char_start": chunk.char_start,
-                "char_end": chunk.char_end,
-                "tokens": chunk.n_tokens,
-            },
+            "sources": [source_dict(chunk) for chunk in self.sources],
         }
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A chunk or passage the answer cites by id, with the text it points to."""
+
+    id: str
+    chunk: Chunk
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "file": self.chunk.source, "page": self.chunk.page_start, "text": self.chunk.text}
 
 
 @dataclass(frozen=True)
@@ -55,7 +78,14 @@ class Answer:
 
     question: str
     answer: str
+    strategy: str
     notes: list[Note]
+    """One per worker (``coa``, ``coa-rag``); empty for single-call strategies."""
+    context: list[Chunk]
+    """What the single call read (``full``, ``rag``, ``rag-reorder``), in prompt order."""
+    citations: list[Citation]
+    dropped_citations: int
+    """Ids the model cited that point to no chunk or passage of this run; never shown as sources."""
     calls: list[ModelCall]
     documents: list[str]
     backend: str
@@ -77,11 +107,14 @@ class Answer:
         return {
             "question": self.question,
             "answer": self.answer,
-            "strategy": "coa",
+            "strategy": self.strategy,
+            "citations": [citation.to_dict() for citation in self.citations],
+            "dropped_citations": self.dropped_citations,
             "backend": self.backend,
             "documents": self.documents,
             "chunk_budget": self.chunk_budget,
             "notes": [note.to_dict() for note in self.notes],
+            "context": [source_dict(chunk) for chunk in self.context],
             "usage": self.usage,
             "calls": [asdict(call) for call in self.calls],
             "timings": self.timings,
@@ -104,11 +137,19 @@ class DocumentsChunked:
 
 
 @dataclass(frozen=True)
+class PassagesRetrieved:
+    """Progress: retrieval picked these passages (best first) out of ``n_passages``."""
+
+    passages: list[ScoredPassage]
+    n_passages: int
+
+
+@dataclass(frozen=True)
 class NoteWritten:
-    """Progress: a worker finished; ``note.index + 1`` of ``n_chunks`` are done."""
+    """Progress: a worker finished; ``note.index + 1`` of ``n_workers`` are done."""
 
     note: Note
-    n_chunks: int
+    n_workers: int
 
 
 @dataclass(frozen=True)
@@ -118,4 +159,4 @@ class AnswerReady:
     answer: Answer
 
 
-ProgressEvent = DocumentsLoaded | DocumentsChunked | NoteWritten | AnswerReady
+ProgressEvent = DocumentsLoaded | DocumentsChunked | PassagesRetrieved | NoteWritten | AnswerReady

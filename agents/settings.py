@@ -17,6 +17,13 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 BackendKind = Literal["llamacpp", "openai"]
+Strategy = Literal["coa", "full", "rag", "rag-reorder", "coa-rag"]
+STRATEGIES: tuple[Strategy, ...] = ("coa", "full", "rag", "rag-reorder", "coa-rag")
+"""``coa``: Chain-of-Agents over every chunk. ``full``: as much of the text as fits one window.
+``rag``: the top passages that fit one window, best first. ``rag-reorder``: the same passages,
+best first and second-best last (Jin et al. 2024). ``coa-rag``: workers read only retrieved
+passages, in document order."""
+DEFAULT_INDEX_DIR = Path("~/.cache/docqa/index")
 
 
 class _Section(BaseModel):
@@ -67,6 +74,23 @@ class WorkerSettings(_Section):
     """Refuse documents that need more chunks than this (one model call each)."""
 
 
+class RetrievalSettings(_Section):
+    """Passages, embeddings and the index, for the retrieval strategies."""
+
+    embedding_model: str | None = None
+    """A sentence-transformers model name or folder; unset means the bundled all-MiniLM-L6-v2."""
+    passage_tokens: int | None = Field(default=None, ge=16)
+    """Passage size in the embedder's tokens; unset (and never more than) what it embeds whole."""
+    top_k: int = Field(default=8, ge=1)
+    """Passages for ``rag`` and ``rag-reorder`` (fewer if they do not fit the window)."""
+    coa_top_k: int = Field(default=24, ge=1)
+    """Passages the workers read in ``coa-rag``."""
+    lexical: bool = False
+    """Fuse BM25 with the dense ranking (reciprocal-rank fusion); helps with names, numbers, codes."""
+    index_dir: Path = DEFAULT_INDEX_DIR
+    """Where embeddings are cached, one entry per document, embedder and passage size."""
+
+
 class ManagerSettings(_Section):
     """The manager that writes the final answer."""
 
@@ -81,7 +105,10 @@ class Settings(BaseSettings):
         env_prefix="DOCQA_", env_nested_delimiter="__", extra="forbid", nested_model_default_partial_update=True
     )
 
+    strategy: Strategy = "coa"
+    """How the documents are read; see ``STRATEGIES``."""
     backend: BackendSettings = BackendSettings()
+    retrieval: RetrievalSettings = RetrievalSettings()
     chunking: ChunkingSettings = ChunkingSettings()
     workers: WorkerSettings = WorkerSettings()
     manager: ManagerSettings = ManagerSettings()

@@ -17,10 +17,12 @@ from agents.errors import ConfigError
 
 PLACEHOLDERS: dict[str, frozenset[str]] = {
     "system": frozenset(),
-    "worker": frozenset({"question", "previous_note", "chunk", "source", "position"}),
-    "worker_summary": frozenset({"previous_note", "chunk", "source", "position"}),
+    "worker": frozenset({"question", "previous_note", "documents", "position"}),
+    "worker_summary": frozenset({"previous_note", "documents", "position"}),
     "manager": frozenset({"question", "note"}),
     "manager_summary": frozenset({"note"}),
+    "answer": frozenset({"question", "documents"}),
+    "answer_summary": frozenset({"documents"}),
 }
 """Template name -> the placeholders its file must use, exactly."""
 
@@ -82,6 +84,8 @@ class Prompts:
     worker_summary: PromptTemplate
     manager: PromptTemplate
     manager_summary: PromptTemplate
+    answer: PromptTemplate
+    answer_summary: PromptTemplate
 
 
 def load_prompts(override_dir: Path | None = None) -> Prompts:

@@ -40,7 +40,8 @@ def test_ask_json_with_the_embedded_model(short_sample: Path) -> None:
     data = json.loads(result.stdout)
     assert set(data) >= {"answer", "notes", "usage", "timings"}
     assert len(data["notes"]) >= 3
-    assert data["notes"][0]["source"]["file"] == short_sample.name
+    assert data["notes"][0]["sources"][0]["file"] == short_sample.name
+    assert data["strategy"] == "coa" and isinstance(data["citations"], list)
     assert data["usage"]["model_calls"] == len(data["notes"]) + 1
     assert data["timings"]["total_s"] > 0
     # one progress line per worker on stderr

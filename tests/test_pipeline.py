@@ -65,7 +65,9 @@ def test_every_prompt_quotes_the_document_and_holds_the_question() -> None:
     qa.ask("Which fact is number 7?", [DOC])
     for prompt in model.prompts[:5]:
         assert "Which fact is number 7?" in prompt
-        assert re.search(r"<document>\n.*Sentence number .*\n</document>", prompt, re.DOTALL)
+        assert re.search(
+            r'<document id="c\d" source="harbour.txt">\n.*Sentence number .*\n</document>', prompt, re.DOTALL
+        )
 
 
 def test_document_text_cannot_close_its_quotation() -> None:
@@ -102,8 +104,8 @@ def test_several_documents_keep_their_provenance_and_order() -> None:
     other = Document("second.txt", "The second file has one short sentence.")
     qa, _ = make_qa()
     answer = qa.ask("q?", [DOC, other])
-    assert [note.chunk.source for note in answer.notes] == ["harbour.txt"] * 5 + ["second.txt"]
-    last = answer.notes[-1].chunk
+    assert [note.sources[0].source for note in answer.notes] == ["harbour.txt"] * 5 + ["second.txt"]
+    last = answer.notes[-1].sources[0]
     assert (last.char_start, last.char_end, last.document_index) == (0, len(other.text), 1)
 
 
@@ -114,7 +116,7 @@ def test_progress_events_stream_in_order() -> None:
     kinds = [type(event) for event in events]
     assert kinds == [DocumentsLoaded, DocumentsChunked] + [NoteWritten] * 5 + [AnswerReady]
     assert [e.note.index for e in events if isinstance(e, NoteWritten)] == [0, 1, 2, 3, 4]
-    assert all(e.n_chunks == 5 for e in events if isinstance(e, NoteWritten))
+    assert all(e.n_workers == 5 for e in events if isinstance(e, NoteWritten))
 
 
 def test_worker_cap_refuses_long_documents_with_advice() -> None:
@@ -150,7 +152,8 @@ def test_usage_and_timings_add_up() -> None:
     assert timings["overhead_s"] == pytest.approx(timings["total_s"] - timings["model_s"])
     data = answer.to_dict()
     assert set(data) >= {"answer", "notes", "usage", "timings"}
-    assert data["notes"][0]["source"]["file"] == "harbour.txt"
+    assert data["notes"][0]["sources"][0]["file"] == "harbour.txt"
+    assert data["strategy"] == "coa"
 
 
 def test_chunk_budget_follows_the_window_when_no_cap() -> None:
@@ -158,10 +161,10 @@ def test_chunk_budget_follows_the_window_when_no_cap() -> None:
     backend = Backend(name="fake", chat_model=model, context_window=700, count_tokens=words)
     qa = DocQA(Settings(workers={"max_tokens": 100}), backend=backend)
     answer = qa.ask("q?", [DOC])
-    prompt_words = words(model.prompts[0].replace(answer.notes[0].chunk.text, ""))
+    prompt_words = words(model.prompts[0].replace(answer.notes[0].sources[0].text.strip(), ""))
     # window 700 - note 100 - output 100 - template markup 64 - instructions/question
     assert answer.chunk_budget <= 700 - 100 - 100 - 64 - prompt_words + 5
-    assert all(note.chunk.n_tokens <= answer.chunk_budget for note in answer.notes)
+    assert all(note.sources[0].n_tokens <= answer.chunk_budget for note in answer.notes)
 
 
 def test_no_documents_is_an_input_error() -> None:

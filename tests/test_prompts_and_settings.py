@@ -14,8 +14,10 @@ from prompts import PLACEHOLDERS, load_prompt, load_prompts
 
 def test_bundled_prompts_load_and_render() -> None:
     prompts = load_prompts()
-    text = prompts.worker.render(question="Q?", previous_note="N", chunk="C", source="a.txt", position="1 of 2")
-    assert "Q?" in text and "<document>\nC\n</document>" in text
+    text = prompts.worker.render(
+        question="Q?", previous_note="N", documents="<document>C</document>", position="1 of 2"
+    )
+    assert "Q?" in text and "<document>C</document>" in text and "<notes>\nN\n</notes>" in text
 
 
 def test_override_replaces_a_bundled_prompt(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from agents import DocQA, Settings
-from agents.results import NoteWritten
+from agents.results import NoteWritten, PassagesRetrieved
 
 pytestmark = pytest.mark.real_model
 
@@ -25,13 +25,13 @@ def test_embedded_model_answers_a_multi_chunk_document(short_sample: Path) -> No
     assert sum(isinstance(e, NoteWritten) for e in events) == n_chunks
     assert [c.role for c in answer.calls] == ["worker"] * n_chunks + ["manager"]
     assert answer.answer.strip()
-    assert all(note.chunk.n_tokens <= 256 for note in answer.notes)
+    assert all(note.sources[0].n_tokens <= 256 for note in answer.notes)
     # Real token counts from llama.cpp, within the configured output limits.
     assert all(0 < c.completion_tokens <= 96 for c in answer.calls)
     assert all(c.prompt_tokens > c.completion_tokens for c in answer.calls[:-1])
     # The chunks cover the document in order.
     text = short_sample.read_text(encoding="utf-8")
-    assert "".join(note.chunk.text for note in answer.notes) == text
+    assert "".join(note.sources[0].text for note in answer.notes) == text
 
 
 def test_embedded_tokenizer_is_the_models_own() -> None:
@@ -41,3 +41,29 @@ def test_embedded_tokenizer_is_the_models_own() -> None:
         backend.chat_model._model.llama.tokenize(b"Kessel Point Lighthouse", add_bos=False)  # type: ignore[attr-defined]
     )
     assert backend.exact_tokenizer
+
+
+@pytest.mark.parametrize("strategy", ["full", "rag", "rag-reorder", "coa-rag"])
+def test_every_strategy_runs_with_the_embedded_model(strategy: str, short_sample: Path, tmp_path: Path) -> None:
+    settings = Settings(
+        strategy=strategy,
+        chunking={"chunk_tokens": 256},
+        workers={"max_tokens": 48},
+        manager={"max_tokens": 48},
+        retrieval={"top_k": 4, "coa_top_k": 6, "index_dir": tmp_path},
+    )
+    events: list[object] = []
+    answer = DocQA(settings).ask("Who was the first keeper of the lighthouse?", [short_sample], on_event=events.append)
+    assert answer.strategy == strategy
+    assert answer.answer.strip()
+    assert all(0 < c.completion_tokens <= 48 for c in answer.calls)
+    if strategy == "coa-rag":
+        assert len(answer.notes) >= 2 and len(answer.calls) == len(answer.notes) + 1
+        retrieved = next(e for e in events if isinstance(e, PassagesRetrieved))
+        assert retrieved.n_passages >= 3
+        assert (
+            sum(len(note.sources) for note in answer.notes) == len(retrieved.passages) == min(6, retrieved.n_passages)
+        )
+    else:
+        assert len(answer.calls) == 1 and answer.notes == []
+        assert answer.context and answer.calls[0].prompt_tokens <= 8192 - 48
