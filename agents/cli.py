@@ -32,8 +32,9 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("model")
     group.add_argument(
         "--backend",
-        choices=["llamacpp", "openai"],
-        help="llamacpp (in-process GGUF, the default) or openai (any OpenAI-compatible endpoint)",
+        choices=["llamacpp", "openai", "transformers"],
+        help="llamacpp (in-process GGUF, the default), openai (any OpenAI-compatible endpoint) or transformers "
+        "(in-process, with a compressed KV cache)",
     )
     group.add_argument("--model-path", help="GGUF file for llamacpp (default: the embedded SmolLM2-135M-Instruct)")
     group.add_argument("--model", help="model name for the openai backend, e.g. gpt-4o-mini")
@@ -46,6 +47,17 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
         "--context-window",
         type=int,
         help="model window in tokens (default: the GGUF file's own; 8192 for remote models)",
+    )
+    group.add_argument(
+        "--kv-type",
+        choices=["f16", "q8_0", "q4_0"],
+        help="llama.cpp KV-cache type: q8_0 halves cache memory (slower prefill on CPU), q4_0 quarters it "
+        "(loses accuracy); default f16",
+    )
+    group.add_argument(
+        "--compression",
+        choices=["none", "quantized", "snapkv", "homer"],
+        help="KV-cache compression for the transformers backend (default none)",
     )
     reading = parser.add_argument_group("reading")
     reading.add_argument(
@@ -111,6 +123,8 @@ def settings_from_args(args: argparse.Namespace) -> Any:
         "model": args.model,
         "base_url": args.base_url,
         "context_window": args.context_window,
+        "kv_type": args.kv_type,
+        "compression": args.compression,
     }
     sections: dict[str, Any] = {
         "backend": backend,

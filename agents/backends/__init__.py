@@ -18,4 +18,8 @@ def create_backend(settings: BackendSettings) -> Backend:
         from agents.backends.openai_compatible import create_openai_backend
 
         return create_openai_backend(settings)
+    if settings.kind == "transformers":
+        from agents.backends.transformers_backend import create_transformers_backend
+
+        return create_transformers_backend(settings)
     raise AssertionError(f"unhandled backend kind {settings.kind!r}")  # settings validation forbids this

@@ -8,6 +8,7 @@ import importlib.util
 import os
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,8 @@ from agents.errors import ConfigError, ContextOverflowError, MissingDependencyEr
 from agents.settings import BackendSettings
 
 EMBEDDED_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+KV_CACHE_TYPES = {"f16": 1, "q8_0": 8, "q4_0": 2}
+"""``kv_type`` setting -> ggml type id (``llama_cpp.GGML_TYPE_*``)."""
 DEFAULT_CONTEXT_CAP = 32768
 """Without a configured window, use the model's trained window up to this many tokens (KV memory)."""
 
@@ -68,7 +71,24 @@ def trained_context_length(llama: Any) -> int:
     return int(llama.metadata.get(f"{architecture}.context_length", 0))
 
 
-_LOADED: dict[tuple[str, int | None, int | None, int], _LoadedModel] = {}
+@dataclass(frozen=True)
+class LoadOptions:
+    """Everything that changes how a GGUF file is loaded; loaded models are shared per value."""
+
+    path: str
+    n_ctx: int | None
+    n_threads: int | None
+    seed: int
+    kv_type: str = "f16"
+    flash_attn: bool | None = None
+
+    @classmethod
+    def from_settings(cls, path: Path, settings: BackendSettings) -> LoadOptions:
+        threads = settings.n_threads or os.cpu_count()  # llama-cpp-python defaults to half the cores
+        return cls(str(path), settings.context_window, threads, settings.seed, settings.kv_type, settings.flash_attn)
+
+
+_LOADED: dict[LoadOptions, _LoadedModel] = {}
 
 
 @atexit.register
@@ -80,31 +100,49 @@ def _close_loaded_models() -> None:
     _LOADED.clear()
 
 
-def load_model(path: str, n_ctx: int | None, n_threads: int | None, seed: int) -> _LoadedModel:
+def load_model(options: LoadOptions) -> _LoadedModel:
     """Load a GGUF file once per process and configuration; later calls reuse it."""
-    key = (path, n_ctx, n_threads, seed)
-    if key not in _LOADED:
-        _LOADED[key] = _load_model(path, n_ctx, n_threads, seed)
-    return _LOADED[key]
+    if options not in _LOADED:
+        _LOADED[options] = _load_model(options)
+    return _LOADED[options]
 
 
-def _load_model(path: str, n_ctx: int | None, n_threads: int | None, seed: int) -> _LoadedModel:
+def _load_model(options: LoadOptions) -> _LoadedModel:
     try:
         from llama_cpp import Llama
     except ImportError as error:
         raise MissingDependencyError(
             "llama-cpp-python is not installed", help="pip install 'docqa[llamacpp]'"
         ) from error
+    path = options.path
     if not Path(path).is_file():
         raise ConfigError(f"model file not found: {path}", help="pass --model-path to an existing .gguf file")
+    # llama.cpp refuses a quantized V cache without flash attention, so quantizing turns it on.
+    flash_attn = options.flash_attn if options.flash_attn is not None else options.kv_type != "f16"
     try:
         with _native_stderr_silenced():
+            n_ctx = options.n_ctx
             if n_ctx is None:
                 probe = Llama(model_path=path, vocab_only=True, verbose=False)
                 n_ctx = min(trained_context_length(probe) or DEFAULT_CONTEXT_CAP, DEFAULT_CONTEXT_CAP)
                 del probe
-            llama = Llama(model_path=path, n_ctx=n_ctx, n_threads=n_threads, seed=seed, verbose=False)
+            cache_type = KV_CACHE_TYPES[options.kv_type]
+            llama = Llama(
+                model_path=path,
+                n_ctx=n_ctx,
+                n_threads=options.n_threads,
+                seed=options.seed,
+                type_k=cache_type,
+                type_v=cache_type,
+                flash_attn=flash_attn,
+                verbose=False,
+            )
     except ValueError as error:
+        if options.kv_type != "f16" and not flash_attn:
+            raise ConfigError(
+                f"llama.cpp refused a {options.kv_type} KV cache without flash attention",
+                help="leave flash_attn unset (it turns on for quantized caches) or use --kv-type f16",
+            ) from error
         raise ConfigError(
             f"llama.cpp could not load {path}: {error}", help="check that it is a GGUF model file"
         ) from error
@@ -164,12 +202,11 @@ def create_llamacpp_backend(settings: BackendSettings) -> Backend:
     """The llama.cpp backend for ``settings.model_path``, or the embedded SmolLM2 when unset."""
     embedded = settings.model_path is None
     path = embedded_model_path() if embedded else Path(settings.model_path).expanduser()  # type: ignore[arg-type]
-    # llama-cpp-python defaults to half the cores for generation; use them all.
-    threads = settings.n_threads or os.cpu_count()
-    model = load_model(str(path), settings.context_window, threads, settings.seed)
+    model = load_model(LoadOptions.from_settings(path, settings))
     chat_model = LlamaCppChatModel(model, model_path=str(path), temperature=settings.temperature, seed=settings.seed)
+    suffix = "" if settings.kv_type == "f16" else f"+kv-{settings.kv_type}"
     return Backend(
-        name=f"llamacpp:{path.name}",
+        name=f"llamacpp:{path.name}{suffix}",
         chat_model=chat_model,
         context_window=model.llama.n_ctx(),
         count_tokens=model.count_tokens,
