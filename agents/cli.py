@@ -160,13 +160,15 @@ def _print_progress(event: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from agents.api import DocQA
+    from retrieval.loaders import load_documents
 
     settings = settings_from_args(args)
-    qa = DocQA(settings)
-    question = args.question if args.command == "ask" else ""
-    if question == "" and args.command == "ask":
+    question = args.question.strip() if args.command == "ask" else ""
+    if not question and args.command == "ask":
         raise DocQAError("the question is empty", help="pass -q with a question, or use 'docqa summarize'")
-    answer = qa.ask(question, args.paths, on_event=None if args.quiet else _print_progress)
+    # Read the documents before loading a model, so a bad file fails in a moment, not after it.
+    documents = load_documents(args.paths)
+    answer = DocQA(settings).ask(question, documents, on_event=None if args.quiet else _print_progress)
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
     else:

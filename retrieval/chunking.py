@@ -118,15 +118,22 @@ def chunk_text(text: str, budget: int, count: CountTokens) -> list[tuple[int, in
     return [(span.start, span.end, span.tokens) for span in _pack(text, units, budget, count)]
 
 
-def chunk_documents(documents: Sequence[Document], budget: int, count: CountTokens) -> list[Chunk]:
-    """Chunks of all documents in reading order; a chunk never spans two documents."""
+def chunks_from_spans(
+    documents: Sequence[Document], spans: Sequence[Sequence[tuple[int, int, int]]], prefix: str = "c"
+) -> list[Chunk]:
+    """``Chunk`` objects for each document's ``(start, end, tokens)`` spans, numbered over the set.
+
+    >>> doc = Document("a.txt", "One. Two.")
+    >>> [(c.id, c.text) for c in chunks_from_spans([doc], [[(0, 5, 2), (5, 9, 2)]], prefix="p")]
+    [('p0', 'One. '), ('p1', 'Two.')]
+    """
     chunks: list[Chunk] = []
-    for doc_index, document in enumerate(documents):
-        for start, end, tokens in chunk_text(document.text, budget, count):
+    for doc_index, (document, doc_spans) in enumerate(zip(documents, spans, strict=True)):
+        for start, end, tokens in doc_spans:
             page_start, page_end = document.pages_between(start, end)
             chunks.append(
                 Chunk(
-                    id=f"c{len(chunks)}",
+                    id=f"{prefix}{len(chunks)}",
                     index=len(chunks),
                     source=document.source,
                     text=document.text[start:end],
@@ -139,3 +146,8 @@ def chunk_documents(documents: Sequence[Document], budget: int, count: CountToke
                 )
             )
     return chunks
+
+
+def chunk_documents(documents: Sequence[Document], budget: int, count: CountTokens, prefix: str = "c") -> list[Chunk]:
+    """Chunks of all documents in reading order, ids ``c0, c1, …``; a chunk never spans two documents."""
+    return chunks_from_spans(documents, [chunk_text(d.text, budget, count) for d in documents], prefix)

@@ -27,14 +27,14 @@ import os
 import shutil
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from agents.errors import MissingDependencyError
-from retrieval.chunking import chunk_documents
+from retrieval.chunking import chunk_documents, chunk_text, chunks_from_spans
 from retrieval.documents import Chunk, Document
 from retrieval.embeddings import Embedder, ProgressCallback
 from retrieval.reorder import ScoredPassage
@@ -56,9 +56,7 @@ def split_passages(documents: Sequence[Document], embedder: Embedder, passage_to
     ``passage_tokens`` may lower the embedder's :attr:`~retrieval.embeddings.Embedder.passage_budget`,
     never raise it.
     """
-    budget = passage_budget(embedder, passage_tokens)
-    chunks = chunk_documents(documents, budget, embedder.count_tokens)
-    return [replace(chunk, id=f"p{i}", index=i) for i, chunk in enumerate(chunks)]
+    return chunk_documents(documents, passage_budget(embedder, passage_tokens), embedder.count_tokens, prefix="p")
 
 
 def passage_budget(embedder: Embedder, passage_tokens: int | None = None) -> int:
@@ -141,7 +139,7 @@ class PassageIndex:
             entries[key] = entry
             if cache_dir is not None:
                 _write_entry(Path(cache_dir) / key, entry, missing[key].text, embedder, budget)
-        passages = _assemble(documents, [entries[key].spans for key in keys])
+        passages = chunks_from_spans(documents, [entries[key].spans for key in keys], prefix="p")
         vectors = np.concatenate([entries[key].vectors for key in keys] or [np.zeros((0, embedder.dimension))])
         embedded = sum(len(entry.spans) for entry in new_entries)
         return cls(passages, vectors.astype(np.float32), embedder, embedded_count=embedded)
@@ -188,39 +186,13 @@ def _embed_documents(
     documents: Sequence[Document], embedder: Embedder, budget: int, on_progress: ProgressCallback | None
 ) -> list[_Entry]:
     """Split and embed ``documents`` in one batched pass; one entry per document."""
-    spans = [
-        [(c.char_start, c.char_end, c.n_tokens) for c in chunk_documents([doc], budget, embedder.count_tokens)]
-        for doc in documents
-    ]
+    spans = [chunk_text(doc.text, budget, embedder.count_tokens) for doc in documents]
     texts = [
         doc.text[start:end] for doc, doc_spans in zip(documents, spans, strict=True) for start, end, _ in doc_spans
     ]
     vectors = embedder.embed(texts, on_progress=on_progress) if texts else np.zeros((0, embedder.dimension), np.float32)
     bounds = np.cumsum([0] + [len(doc_spans) for doc_spans in spans])
     return [_Entry(doc_spans, vectors[bounds[i] : bounds[i + 1]]) for i, doc_spans in enumerate(spans)]
-
-
-def _assemble(documents: Sequence[Document], spans: Sequence[list[Span]]) -> list[Chunk]:
-    """Chunks for each document's spans, numbered ``p0, p1, …`` over the whole set in document order."""
-    chunks: list[Chunk] = []
-    for doc_index, (document, doc_spans) in enumerate(zip(documents, spans, strict=True)):
-        for start, end, tokens in doc_spans:
-            page_start, page_end = document.pages_between(start, end)
-            chunks.append(
-                Chunk(
-                    id=f"p{len(chunks)}",
-                    index=len(chunks),
-                    source=document.source,
-                    text=document.text[start:end],
-                    char_start=start,
-                    char_end=end,
-                    n_tokens=tokens,
-                    page_start=page_start,
-                    page_end=page_end,
-                    document_index=doc_index,
-                )
-            )
-    return chunks
 
 
 def _sha256(data: bytes) -> str:
