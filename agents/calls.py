@@ -52,6 +52,7 @@ async def call_model(
 
 def _usage(reply: AIMessage, backend: Backend, prompt: str, text: str) -> tuple[int, int]:
     """Token counts as the model reported them, else as our tokenizer counts them."""
-    if reply.usage_metadata:
+    # A cached reply of a model that reported no usage carries usage_metadata without token counts.
+    if reply.usage_metadata and "input_tokens" in reply.usage_metadata:
         return reply.usage_metadata["input_tokens"], reply.usage_metadata["output_tokens"]
     return backend.count_tokens(prompt), backend.count_tokens(text)

@@ -28,7 +28,7 @@ DEMO_HINT = (
 )
 
 
-def _add_model_options(parser: argparse.ArgumentParser) -> None:
+def add_model_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("model")
     group.add_argument(
         "--backend",
@@ -79,6 +79,7 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
         "--max-workers", type=int, help="refuse documents that need more chunks than this (default 200)"
     )
     reading.add_argument("--note-tokens", type=int, help="longest note a worker may write (default 256)")
+    reading.add_argument("--answer-tokens", type=int, help="longest answer the manager may write (default 384)")
     output = parser.add_argument_group("output")
     output.add_argument(
         "--json",
@@ -102,14 +103,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ask.add_argument("paths", nargs="+", metavar="PATH", help="documents to read, in this order")
     ask.add_argument("-q", "--question", required=True, help="the question to answer")
-    _add_model_options(ask)
+    add_model_options(ask)
     summarize = commands.add_parser(
         "summarize",
         help="summarize documents",
         description="Summarize one or more documents with the same chain of workers.",
     )
     summarize.add_argument("paths", nargs="+", metavar="PATH", help="documents to read, in this order")
-    _add_model_options(summarize)
+    add_model_options(summarize)
+    commands.add_parser(
+        "ui",
+        help="start the web app (further options go to Streamlit, e.g. --server.port 8600)",
+        description="Start the Streamlit app on localhost. Options after 'ui' are passed on to Streamlit.",
+    )
+    from eval.cli import add_eval_commands  # eval builds on this module's options: import it late
+
+    add_eval_commands(commands)
     return parser
 
 
@@ -131,6 +140,7 @@ def settings_from_args(args: argparse.Namespace) -> Any:
         "retrieval": {"top_k": args.top_k, "lexical": args.lexical},
         "chunking": {"chunk_tokens": args.chunk_tokens},
         "workers": {"max_workers": args.max_workers, "max_tokens": args.note_tokens},
+        "manager": {"max_tokens": args.answer_tokens},
     }
     overrides = {name: {k: v for k, v in values.items() if v is not None} for name, values in sections.items()}
     given: dict[str, Any] = {name: values for name, values in overrides.items() if values}
@@ -159,6 +169,15 @@ def _print_progress(event: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.command == "eval":
+        from eval.cli import run_eval_command
+
+        return int(run_eval_command(args))
+    return ask(args)
+
+
+def ask(args: argparse.Namespace) -> int:
+    """``docqa ask`` and ``docqa summarize``."""
     from agents.api import DocQA
     from retrieval.loaders import load_documents
 
@@ -192,7 +211,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["ui"]:  # everything after 'ui' belongs to Streamlit, unparsed
+        from app.launch import main as launch_ui
+
+        return launch_ui(arguments[1:])
+    args = build_parser().parse_args(arguments)
     logging.basicConfig(level=logging.WARNING, format="docqa: %(name)s: %(message)s")
     # pypdf warns about every damaged structure it meets; the loader reports what matters.
     logging.getLogger("pypdf").setLevel(logging.ERROR)

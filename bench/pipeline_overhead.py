@@ -66,11 +66,12 @@ def main() -> None:
     parser.add_argument("--target-tokens", type=int, default=20_000)
     parser.add_argument("--chunk-tokens", type=int, help="chunk cap (default: the backend's recommendation)")
     args = parser.parse_args()
-    rows = [measure(model, args.data, args.target_tokens, args.chunk_tokens) for model in args.model or ["embedded"]]
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    with RESULTS.open("a", encoding="utf-8") as out:
-        for row in rows:
-            out.write(json.dumps(row) + "\n")
+    rows = []
+    for model in args.model or ["embedded"]:
+        rows.append(measure(model, args.data, args.target_tokens, args.chunk_tokens))
+        with RESULTS.open("a", encoding="utf-8") as out:  # each row as it is measured: a crash keeps the rest
+            out.write(json.dumps(rows[-1]) + "\n")
     columns = [
         "model",
         "document_tokens",

@@ -1,0 +1,227 @@
+"""A run's report: a Markdown table per task and strategy, and two PNG plots.
+
+``write_report("runs/NAME")`` reads ``results.jsonl`` and ``run.json`` and writes ``report.md``,
+``score_by_strategy.png`` and ``score_vs_length.png`` next to them. Scores are percentages of the
+task's own metric, averaged over the answered pairs; failed pairs are counted as errors, not
+scored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from statistics import fmean
+from typing import Any
+
+from agents.errors import InputError, MissingDependencyError
+from agents.settings import STRATEGIES
+from eval.store import RESULTS_FILE, read_records, read_run_info
+
+REPORT_FILE = "report.md"
+SCORES_PLOT = "score_by_strategy.png"
+LENGTH_PLOT = "score_vs_length.png"
+LENGTH_BINS = 4
+
+
+@dataclass(frozen=True)
+class Cell:
+    """The results of one strategy on one task."""
+
+    task: str
+    strategy: str
+    metric: str
+    n: int
+    """Answered (scored) pairs."""
+    errors: int
+    score: float | None
+    """Mean score in percent, None when nothing was answered."""
+    prompt_tokens: float | None
+    model_calls: float | None
+    seconds: float | None
+    doc_tokens: float | None
+
+
+def _mean(values: Iterable[Any]) -> float | None:
+    present = [float(v) for v in values if v is not None]
+    return fmean(present) if present else None
+
+
+def make_cell(task: str, strategy: str, records: Sequence[dict[str, Any]]) -> Cell:
+    """Aggregate the records of one (task, strategy)."""
+    answered = [r for r in records if r["error"] is None]
+    score = _mean(r["score"] for r in answered)
+    return Cell(
+        task=task,
+        strategy=strategy,
+        metric=records[0]["metric"],
+        n=len(answered),
+        errors=len(records) - len(answered),
+        score=None if score is None else 100 * score,
+        prompt_tokens=_mean(r["prompt_tokens"] for r in answered),
+        model_calls=_mean(r["model_calls"] for r in answered),
+        seconds=_mean(r["seconds"] for r in answered),
+        doc_tokens=_mean(r["doc_tokens"] for r in records),
+    )
+
+
+def strategy_order(records: Sequence[dict[str, Any]], run_info: dict[str, Any]) -> list[str]:
+    """The run's strategies in the order it was given them, then any others in docqa's order."""
+    present = {r["strategy"] for r in records}
+    given = [s for s in run_info.get("strategies", []) if s in present]
+    return given + [s for s in (*STRATEGIES, *sorted(present)) if s in present and s not in given]
+
+
+def aggregate(records: Sequence[dict[str, Any]], strategies: Sequence[str]) -> list[Cell]:
+    """One cell per (task, strategy) present, tasks in order of first appearance."""
+    tasks = list(dict.fromkeys(r["task"] for r in records))
+    cells = []
+    for task in tasks:
+        for strategy in strategies:
+            group = [r for r in records if r["task"] == task and r["strategy"] == strategy]
+            if group:
+                cells.append(make_cell(task, strategy, group))
+    return cells
+
+
+def _fmt(value: float | None, digits: int = 1) -> str:
+    return "–" if value is None else f"{value:,.{digits}f}"
+
+
+def _table(cells: Sequence[Cell]) -> list[str]:
+    lines = [
+        "| task | metric | strategy | score | n | errors | mean prompt tokens | mean model calls | mean seconds |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for c in cells:
+        lines.append(
+            f"| {c.task} | {c.metric} | {c.strategy} | {_fmt(c.score)} | {c.n} | {c.errors} | "
+            f"{_fmt(c.prompt_tokens, 0)} | {_fmt(c.model_calls)} | {_fmt(c.seconds)} |"
+        )
+    return lines
+
+
+def _overall(cells: Sequence[Cell], strategies: Sequence[str]) -> list[str]:
+    lines = [
+        "| strategy | mean score over tasks | tasks | n | errors |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for strategy in strategies:
+        mine = [c for c in cells if c.strategy == strategy]
+        score = _mean(c.score for c in mine)
+        scored_tasks, n, errors = (
+            sum(c.score is not None for c in mine),
+            sum(c.n for c in mine),
+            sum(c.errors for c in mine),
+        )
+        lines.append(f"| {strategy} | {_fmt(score)} | {scored_tasks} | {n} | {errors} |")
+    return lines
+
+
+def _settings_lines(run_info: dict[str, Any]) -> list[str]:
+    settings = run_info.get("settings", {})
+    backend, chunking = settings.get("backend", {}), settings.get("chunking", {})
+    model = backend.get("model_path") or backend.get("model") or "embedded SmolLM2-135M-Instruct"
+    return [
+        f"- backend: {backend.get('kind', '?')}, model: {model}",
+        f"- context window: {backend.get('context_window') or 'the model default'}, "
+        f"chunk tokens: {chunking.get('chunk_tokens') or 'the backend default'}",
+        f"- datasets: {', '.join(run_info.get('datasets', [])) or '?'}; "
+        f"{run_info.get('limit') or 'all'} examples per dataset, seed {run_info.get('seed')}",
+    ]
+
+
+def render_markdown(
+    cells: Sequence[Cell], strategies: Sequence[str], run_info: dict[str, Any], plots: Sequence[str]
+) -> str:
+    """The report's text."""
+    lines = ["# Evaluation report", "", *_settings_lines(run_info), ""]
+    lines += ["## Per task and strategy", "", *_table(cells), ""]
+    lines += ["## Per strategy", "", *_overall(cells, strategies), ""]
+    lines += [
+        "Scores are percentages of each task's metric (see `eval/metrics.py`), averaged over the answered "
+        "examples (n); failed examples are counted under errors and not scored. Token and call counts are "
+        "per answered example; model calls answered from the cache count as calls, and take almost no time.",
+        "",
+    ]
+    lines += [f"![{plot}]({plot})" for plot in plots]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _figure(width: float, height: float) -> Any:
+    try:
+        from matplotlib.figure import Figure
+    except ImportError as error:
+        raise MissingDependencyError("plots need matplotlib", help="pip install 'docqa[eval]'") from error
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def plot_scores_by_strategy(cells: Sequence[Cell], strategies: Sequence[str], path: Path) -> None:
+    """Grouped bars: one group per task, one bar per strategy."""
+    tasks = list(dict.fromkeys(c.task for c in cells))
+    figure = _figure(max(5.0, 1.2 * len(tasks) * max(1, len(strategies)) / 2), 3.6)
+    axes = figure.subplots()
+    width = 0.8 / max(1, len(strategies))
+    for i, strategy in enumerate(strategies):
+        scores = {c.task: c.score for c in cells if c.strategy == strategy}
+        xs = [t + (i - (len(strategies) - 1) / 2) * width for t in range(len(tasks))]
+        bars = axes.bar(xs, [scores.get(task) or 0.0 for task in tasks], width, label=strategy)
+        axes.bar_label(bars, labels=[_fmt(scores.get(task), 0) for task in tasks], fontsize="x-small")
+    axes.set_xticks(range(len(tasks)), tasks)
+    axes.set_ylabel("score (%)")
+    axes.set_ylim(0, 100)
+    axes.set_title("Score by strategy per task")
+    axes.legend(fontsize="small")
+    figure.savefig(path, dpi=110)
+
+
+def plot_score_vs_length(records: Sequence[dict[str, Any]], strategies: Sequence[str], path: Path) -> None:
+    """Score against document length (cl100k tokens): each answer as a dot, binned means as a line."""
+    import numpy as np
+
+    figure = _figure(6.0, 3.8)
+    axes = figure.subplots()
+    for strategy in strategies:
+        mine = sorted(
+            (r["doc_tokens"], 100 * r["score"])
+            for r in records
+            if r["strategy"] == strategy and r["error"] is None and r["doc_tokens"] is not None
+        )
+        if not mine:
+            continue
+        lengths, scores = np.array(mine).T
+        (line,) = axes.plot([], [], marker="o", label=strategy)
+        axes.scatter(lengths, scores, s=10, alpha=0.3, color=line.get_color())
+        # Quantile bins of length; equal lengths always share a bin.
+        edges = np.unique(np.quantile(lengths, np.linspace(0, 1, LENGTH_BINS + 1)))
+        bin_of = np.searchsorted(edges[1:-1], lengths, side="right")
+        bins = [bin_of == b for b in np.unique(bin_of)]
+        line.set_data([lengths[b].mean() for b in bins], [scores[b].mean() for b in bins])
+    low, high = axes.dataLim.intervalx
+    if low > 0 and high / low > 4:  # lengths spread over orders of magnitude
+        axes.set_xscale("log")
+    axes.set_xlabel("document length (tokens, cl100k)")
+    axes.set_ylabel("score (%)")
+    axes.set_ylim(-5, 105)
+    axes.set_title("Score against document length (each task's own metric)")
+    axes.legend(fontsize="small")
+    figure.savefig(path, dpi=110)
+
+
+def write_report(out_dir: str | Path) -> Path:
+    """Write ``report.md`` and the plots for the run in ``out_dir``; returns the report's path."""
+    out_dir = Path(out_dir)
+    if not (out_dir / RESULTS_FILE).exists():
+        raise InputError(f"{out_dir}: no {RESULTS_FILE} here", help="pass the --out folder of a 'docqa eval run'")
+    records = read_records(out_dir)
+    run_info = read_run_info(out_dir)
+    strategies = strategy_order(records, run_info)
+    cells = aggregate(records, strategies)
+    plots = []
+    if any(c.score is not None for c in cells):
+        plot_scores_by_strategy(cells, strategies, out_dir / SCORES_PLOT)
+        plot_score_vs_length(records, strategies, out_dir / LENGTH_PLOT)
+        plots = [SCORES_PLOT, LENGTH_PLOT]
+    report = out_dir / REPORT_FILE
+    report.write_text(render_markdown(cells, strategies, run_info, plots), encoding="utf-8")
+    return report

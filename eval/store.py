@@ -1,0 +1,170 @@
+"""What a run folder holds, and the rules for adding to it.
+
+::
+
+    runs/NAME/run.json        the settings the run was made with (never the API key), seed, datasets
+    runs/NAME/results.jsonl   one JSON line per (example, strategy), appended as each finishes
+    runs/NAME/cache.sqlite    model responses (see eval.cache); kept out of git by runs/NAME/.gitignore
+    runs/NAME/run.lock        held while a run writes here, so two runs never write to one folder
+    runs/NAME/report.md, *.png  written by eval.report
+
+A run folder may be resumed and grown (more examples, more strategies) only with the same
+settings and seed: otherwise its results would mix answers of different configurations.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from agents.errors import ConfigError, InputError
+from agents.settings import Settings
+
+RESULTS_FILE = "results.jsonl"
+RUN_FILE = "run.json"
+CACHE_FILE = "cache.sqlite"
+LOCK_FILE = "run.lock"
+GITIGNORE = (
+    "# The model-response cache is large and machine-specific; results and reports are not.\n"
+    f"{CACHE_FILE}*\n{LOCK_FILE}\n"
+)
+FORMAT_VERSION = 1
+
+
+def record_key(record: dict[str, Any]) -> tuple[str, str]:
+    """What a result line is the result of: (example id, strategy)."""
+    return (record["example_id"], record["strategy"])
+
+
+def read_records(out_dir: Path) -> list[dict[str, Any]]:
+    """The run's result lines, the last one for each (example, strategy); a torn last line is ignored."""
+    path = out_dir / RESULTS_FILE
+    if not path.exists():
+        return []
+    records: dict[tuple[str, str], dict[str, Any]] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # only the line being written when the process died can be incomplete
+        records[record_key(record)] = record
+    return list(records.values())
+
+
+class ResultsWriter:
+    """Appends result lines, each flushed and fsync'd before ``append`` returns."""
+
+    def __init__(self, out_dir: Path) -> None:
+        path = out_dir / RESULTS_FILE
+        _drop_torn_tail(path)
+        self._file = path.open("a", encoding="utf-8")
+
+    def append(self, record: dict[str, Any]) -> None:
+        """Write one record as one line, durably."""
+        self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _drop_torn_tail(path: Path) -> None:
+    """Cut a last line that a killed process left without its newline, so the next line starts clean."""
+    if not path.exists():
+        return
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        with path.open("r+b") as file:
+            file.truncate(data.rfind(b"\n") + 1)
+
+
+@contextlib.contextmanager
+def run_lock(out_dir: Path) -> Iterator[None]:
+    """Hold the folder's lock for the duration; another live run holding it is an error.
+
+    The operating system releases the lock when its process dies, even by SIGKILL.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with (out_dir / LOCK_FILE).open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as error:
+            raise ConfigError(
+                f"another run is writing to {out_dir}", help="wait for it to finish, or use another --out folder"
+            ) from error
+        yield
+
+
+UNFINGERPRINTED: dict[str, Any] = {
+    "strategy": True,  # varies within a run
+    "backend": {"api_key", "n_threads", "timeout_s", "max_retries"},
+    "retrieval": {"index_dir"},
+}
+"""Settings left out of the resume check: the API key (never stored), and what cannot change an answer."""
+
+
+def run_fingerprint(settings: Settings, seed: int) -> dict[str, Any]:
+    """What must match to resume a run: the settings that can change an answer, and the seed."""
+    return {"settings": settings.model_dump(mode="json", exclude=UNFINGERPRINTED), "seed": seed}
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(value, dict):
+        return {prefix: value}
+    flat: dict[str, Any] = {}
+    for key, item in value.items():
+        flat.update(_flatten(item, f"{prefix}.{key}" if prefix else str(key)))
+    return flat
+
+
+def fingerprint_differences(stored: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """``"name: stored → current"`` for every setting both know that differs.
+
+    A setting only one side has is not a difference: docqa gained (or lost) it in between, and a
+    new setting's default keeps the old behaviour.
+
+    >>> fingerprint_differences({"seed": 0, "settings": {"a": 1}}, {"seed": 0, "settings": {"a": 2, "new": 3}})
+    ['settings.a: 1 → 2']
+    """
+    old, new = _flatten(stored), _flatten(current)
+    return [f"{key}: {old[key]!r} → {new[key]!r}" for key in sorted(old.keys() & new.keys()) if old[key] != new[key]]
+
+
+def prepare_run_dir(out_dir: Path, fingerprint: dict[str, Any], invocation: dict[str, Any]) -> None:
+    """Create or reopen ``out_dir``: refuse other settings, then record this invocation in run.json."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    run_file = out_dir / RUN_FILE
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    stored: dict[str, Any] = {"format": FORMAT_VERSION, "created_at": now}
+    if run_file.exists():
+        try:
+            stored = json.loads(run_file.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as error:
+            raise InputError(f"{run_file}: not valid JSON", help="repair it, or use a new --out folder") from error
+        stored_fingerprint = {key: stored.get(key) for key in fingerprint}
+        differences = fingerprint_differences(stored_fingerprint, fingerprint)
+        if differences:
+            raise ConfigError(
+                f"{out_dir} holds a run made with other settings ({'; '.join(differences[:6])})",
+                help=f"use a new --out folder, or the settings recorded in {run_file}",
+            )
+    stored.update(fingerprint, **invocation, updated_at=now)
+    temporary = run_file.with_suffix(".json.tmp")
+    temporary.write_text(json.dumps(stored, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(temporary, run_file)
+    gitignore = out_dir / ".gitignore"
+    if not gitignore.exists():
+        gitignore.write_text(GITIGNORE, encoding="utf-8")
+
+
+def read_run_info(out_dir: Path) -> dict[str, Any]:
+    """run.json as a dict ({} if missing)."""
+    run_file = out_dir / RUN_FILE
+    return json.loads(run_file.read_text(encoding="utf-8")) if run_file.exists() else {}

@@ -1,0 +1,60 @@
+"""The ``docqa eval`` argument parsing and the ``report`` command (the real run is in test_eval_real_model)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+
+from agents.cli import settings_from_args
+from agents.errors import InputError
+from eval.cli import _strategies, add_eval_commands, run_eval_command
+from eval.datasets import dataset_paths
+from eval.runner import run_eval
+from tests.eval_fake_run import fake_backend, fake_settings, write_code_word_dataset
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="docqa")
+    add_eval_commands(parser.add_subparsers(dest="command", required=True))
+    return parser.parse_args(["eval", *argv])
+
+
+def test_run_options_reuse_the_ask_options() -> None:
+    args = parse(
+        "run", "--dataset", "a.jsonl,b.jsonl", "--dataset", "c.jsonl", "--out", "runs/x",
+        "--context-window", "2048", "--chunk-tokens", "512", "--limit", "5", "--concurrency", "2",
+    )  # fmt: skip
+    assert dataset_paths(args.dataset) == [Path("a.jsonl"), Path("b.jsonl"), Path("c.jsonl")]
+    assert (args.limit, args.seed, args.concurrency, args.retry_errors) == (5, 0, 2, False)
+    settings = settings_from_args(args)
+    assert (settings.backend.context_window, settings.chunking.chunk_tokens) == (2048, 512)
+    assert _strategies(args) == ["coa", "rag-reorder", "full"]
+    assert _strategies(parse("run", "--dataset", "a", "--out", "o", "--strategies", "full, rag")) == ["full", "rag"]
+    assert _strategies(parse("run", "--dataset", "a", "--out", "o", "--strategy", "coa-rag")) == ["coa-rag"]
+
+
+def test_run_needs_a_dataset_and_an_out_folder(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        parse("run", "--out", "runs/x")
+    assert "--dataset" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        parse("run", "--dataset", "a.jsonl")
+
+
+def test_report_command_rewrites_the_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    dataset = write_code_word_dataset(tmp_path / "codes.jsonl", 2)
+    out = tmp_path / "run"
+    run_eval([dataset], ["full"], None, 0, fake_settings(), out, backend_factory=lambda _: fake_backend(), report=False)
+    assert not (out / "report.md").exists()
+
+    assert run_eval_command(parse("report", str(out))) == 0
+    assert "| codes | f1 | full | 100.0 | 2 | 0 |" in capsys.readouterr().out
+    assert (out / "report.md").exists() and (out / "score_by_strategy.png").exists()
+
+
+def test_report_on_a_folder_without_results_names_it(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="no results.jsonl") as raised:
+        run_eval_command(parse("report", str(tmp_path)))
+    assert str(tmp_path) in str(raised.value)

@@ -1,0 +1,220 @@
+"""The batch runner's logic with the scripted fake backend: records, errors, cache, resume rules, report."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agents.backends import Backend
+from agents.errors import ConfigError, MissingDependencyError
+from eval.report import write_report
+from eval.runner import EvalProgress, EvalSummary, run_eval
+from eval.store import RESULTS_FILE, read_records, run_lock
+from tests.eval_fake_run import fake_backend, fake_settings, reply_for, write_code_word_dataset
+from tests.fakes import RecordingChatModel, words
+
+STRATEGIES = ["coa", "full"]
+
+
+@pytest.fixture
+def dataset(tmp_path: Path) -> Path:
+    """Five questions: q2's reference is wrong on purpose, q3 makes the fake fail."""
+    return write_code_word_dataset(tmp_path / "codes.jsonl", 5, explode=[3], wrong=[2])
+
+
+def run(dataset: Path, out: Path, backend: Backend | None = None, **options: Any) -> EvalSummary:
+    backend = backend or fake_backend()
+    settings = options.pop("settings", None) or fake_settings()
+    strategies = options.pop("strategies", STRATEGIES)
+    options.setdefault("report", False)  # plotting takes a second or two; the report has its own tests
+    return run_eval(
+        [dataset], strategies, options.pop("limit", None), options.pop("seed", 0), settings, out,
+        backend_factory=lambda _settings: backend, **options,
+    )  # fmt: skip
+
+
+def by_key(out: Path) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(r["example_id"], r["strategy"]): r for r in read_records(out)}
+
+
+def test_every_pair_is_recorded_with_prediction_scores_usage_and_errors(dataset: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    summary = run(dataset, out)
+    records = by_key(out)
+
+    assert len(records) == 10 and (summary.ran, summary.errors, summary.skipped) == (10, 2, 0)
+    right = records[("codes/q0", "coa")]
+    assert right["prediction"] == "WORD-0" and right["score"] == 1.0 and right["references"] == ["WORD-0"]
+    assert right["scores"] == {"score": 1.0, "exact_match": 1.0, "f1": 1.0}
+    assert right["model_calls"] >= 3  # several workers and the manager
+    assert records[("codes/q0", "full")]["model_calls"] == 1
+    assert right["prompt_tokens"] > right["completion_tokens"] > 0
+    assert right["doc_tokens"] and right["doc_chars"] and right["seconds"] is not None
+    assert records[("codes/q2", "coa")]["prediction"] == "WORD-2" and records[("codes/q2", "coa")]["score"] == 0.0
+    failed = records[("codes/q3", "full")]
+    assert failed["prediction"] is None and failed["score"] is None and failed["scores"] is None
+    assert failed["error"] == {"type": "BackendError", "message": "the fake model refuses questions that say EXPLODE"}
+
+
+def test_report_counts_errors_apart_from_scores(dataset: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    summary = run(dataset, out, report=True)
+    assert summary.report is not None
+    report = summary.report.read_text(encoding="utf-8")
+    # 4 answered (3 right, q2 "wrong"), 1 failed: 75.0, never 60.0
+    assert "| codes | f1 | coa | 75.0 | 4 | 1 | " in report
+    assert re.search(r"\| codes \| f1 \| full \| 75\.0 \| 4 \| 1 \| [\d,]+ \| 1\.0 \| ", report)  # one call each
+    assert "| coa | 75.0 | 1 | 4 | 1 |" in report
+    for plot in ("score_by_strategy.png", "score_vs_length.png"):
+        assert (out / plot).read_bytes().startswith(b"\x89PNG") and f"]({plot})" in report
+
+
+def test_a_second_identical_run_makes_no_model_calls(tmp_path: Path) -> None:
+    dataset = write_code_word_dataset(tmp_path / "codes.jsonl", 4)
+    out = tmp_path / "run"
+    first_model = fake_backend()
+    first = run(dataset, out, first_model)
+    calls = len(first_model.chat_model.prompts)
+    assert calls > 0 and first.model_calls == calls
+    before = by_key(out)
+
+    (out / RESULTS_FILE).unlink()  # forget the results, keep the response cache
+    second_model = fake_backend()
+    second = run(dataset, out, second_model)
+
+    assert second_model.chat_model.prompts == []
+    assert (second.model_calls, second.cache_hits) == (0, calls)
+    after = by_key(out)
+    for key, record in before.items():
+        for field in ("prediction", "score", "prompt_tokens", "completion_tokens", "model_calls"):
+            assert after[key][field] == record[field]
+
+
+def test_rerunning_skips_recorded_pairs_and_a_run_can_grow(dataset: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    first = run(dataset, out, strategies=["coa"], limit=3)
+    assert (first.ran, first.skipped) == (3, 0)
+    model = fake_backend()
+    grown = run(dataset, out, model, strategies=["coa", "full"], limit=4)
+    assert (grown.ran, grown.skipped, grown.pairs) == (5, 3, 8)
+    again_model = fake_backend()
+    again = run(dataset, out, again_model, strategies=["coa", "full"], limit=4)
+    assert (again.ran, again.skipped) == (0, 8)
+    assert again_model.chat_model.prompts == []
+    lines = (out / RESULTS_FILE).read_text(encoding="utf-8").splitlines()
+    assert len(lines) == len({(json.loads(x)["example_id"], json.loads(x)["strategy"]) for x in lines}) == 8
+
+
+def test_retry_errors_runs_failed_pairs_again(dataset: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    run(dataset, out)
+    retried = run(dataset, out, fake_backend(explode=False), retry_errors=True)
+    assert (retried.ran, retried.errors) == (2, 0)
+    assert by_key(out)[("codes/q3", "coa")]["prediction"] == "WORD-3"
+    assert len((out / RESULTS_FILE).read_text(encoding="utf-8").splitlines()) == 12  # the later line wins
+    assert "| codes | f1 | coa | 80.0 | 5 | 0 |" in write_report(out).read_text(encoding="utf-8")
+
+
+def test_resuming_with_other_settings_or_seed_is_refused(dataset: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    run(dataset, out)
+    with pytest.raises(ConfigError, match=r"other settings \(settings\.chunking\.chunk_tokens: 60 → 80\)"):
+        run(dataset, out, settings=fake_settings(chunking={"chunk_tokens": 80}))
+    with pytest.raises(ConfigError, match="seed: 0 → 1"):
+        run(dataset, out, seed=1)
+    assert len(read_records(out)) == 10
+    # where the embeddings are cached, threads and timeouts cannot change an answer
+    elsewhere = fake_settings(
+        retrieval={"index_dir": str(tmp_path / "other")},
+        backend={
+            "kind": "openai",
+            "model": "fake",
+            "base_url": "http://127.0.0.1:9/v1",
+            "timeout_s": 5,
+            "n_threads": 1,
+        },
+    )
+    assert run(dataset, out, settings=elsewhere).skipped == 10
+
+
+def test_the_api_key_is_never_written(dataset: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    settings = fake_settings(backend={"kind": "openai", "model": "fake", "api_key": "sk-very-secret-123"})
+    run(dataset, out, settings=settings)
+    for path in out.iterdir():
+        assert b"sk-very-secret-123" not in path.read_bytes(), path
+    assert "api_key" not in json.loads((out / "run.json").read_text(encoding="utf-8"))["settings"]["backend"]
+    assert {"cache.sqlite*", "run.lock"} <= set((out / ".gitignore").read_text(encoding="utf-8").splitlines())
+
+
+def test_concurrency_runs_several_examples_at_once(dataset: Path, tmp_path: Path) -> None:
+    lock, state = threading.Lock(), {"now": 0, "most": 0}
+
+    def reply(prompt: str, n: int) -> str:
+        with lock:
+            state["now"] += 1
+            state["most"] = max(state["most"], state["now"])
+        time.sleep(0.05)
+        with lock:
+            state["now"] -= 1
+        return reply_for(prompt)
+
+    backend = Backend(name="fake", chat_model=RecordingChatModel(reply), context_window=2048, count_tokens=words)
+    summary = run(dataset, tmp_path / "run", backend, concurrency=3)
+    assert summary.ran == 10 and 2 <= state["most"] <= 3
+
+
+def test_bad_options_are_refused_before_any_work(dataset: Path, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="needs a remote backend"):
+        run(dataset, tmp_path / "run", settings=fake_settings(backend={"kind": "llamacpp"}), concurrency=2)
+    with pytest.raises(ConfigError, match="at least 1"):
+        run(dataset, tmp_path / "run", concurrency=0)
+    with pytest.raises(ConfigError, match="unknown strategies: mapreduce"):
+        run(dataset, tmp_path / "run", strategies=["coa", "mapreduce"])
+    with pytest.raises(ConfigError, match="limit must be at least 1"):
+        run(dataset, tmp_path / "run", limit=0)
+
+
+def test_two_runs_never_write_to_one_folder_at_once(dataset: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    with run_lock(out), pytest.raises(ConfigError, match="another run is writing to"):
+        run(dataset, out)
+    assert run(dataset, out).ran == 10  # free again once the holder is done
+
+
+def test_a_configuration_error_stops_the_run(dataset: Path, tmp_path: Path) -> None:
+    def reply(prompt: str, n: int) -> str:
+        raise MissingDependencyError("no such extra", help="pip install it")
+
+    backend = Backend(name="fake", chat_model=RecordingChatModel(reply), context_window=2048, count_tokens=words)
+    with pytest.raises(MissingDependencyError, match="no such extra"):
+        run(dataset, tmp_path / "run", backend)
+    assert read_records(tmp_path / "run") == []
+
+
+def test_progress_reports_each_pair(dataset: Path, tmp_path: Path) -> None:
+    events: list[EvalProgress] = []
+    run(dataset, tmp_path / "run", strategies=["full"], on_progress=events.append)
+    assert [(e.done, e.total) for e in events] == [(i, 5) for i in range(6)]
+    assert events[0].record is None and all(e.record is not None for e in events[1:])
+
+
+def test_a_torn_last_line_is_dropped_and_its_pair_run_again(dataset: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    run(dataset, out, strategies=["full"], limit=2)
+    results = out / RESULTS_FILE
+    lines = results.read_text(encoding="utf-8").splitlines()
+    results.write_text(lines[0] + "\n" + lines[1][:40], encoding="utf-8")  # killed while writing line 2
+    assert len(read_records(out)) == 1
+    summary = run(dataset, out, strategies=["full"], limit=2)
+    assert summary.ran == 1
+    assert [json.loads(line)["example_id"] for line in results.read_text(encoding="utf-8").splitlines()] == [
+        json.loads(lines[0])["example_id"],
+        json.loads(lines[1])["example_id"],
+    ]
