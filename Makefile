@@ -18,6 +18,9 @@ demo: $(VENV)/.installed
 	$(BIN)/docqa ask samples/harbor_light_report.md -q "$(QUESTION)"
 
 test: $(VENV)/.installed
+	@# The app's browser test drives Debian's headless Chromium; install it once if missing.
+	test -x /usr/bin/chromium || { SUDO=$$(test "$$(id -u)" -eq 0 || echo sudo); \
+		$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
