@@ -15,6 +15,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 
 from agents.backends import Backend, backend_from_chat_model, create_backend
+from agents.calibration import apply_calibration
 from agents.graph import build_graph
 from agents.nodes import PipelineContext
 from agents.results import (
@@ -58,15 +59,18 @@ class DocQA:
             if context_window is None:
                 raise TypeError("a chat_model needs its context_window")
             backend = backend_from_chat_model(chat_model, context_window=context_window)
-        self._backend = backend
+        self._backend = None if backend is None else apply_calibration(backend, self.settings.chunking)
         self._prompts = load_prompts(self.settings.prompts_dir)
         self._graph: Any = None
 
     @property
     def backend(self) -> Backend:
-        """The model backend, created (and a local model loaded) on first use."""
+        """The model backend, created (and a local model loaded) on first use.
+
+        Its recommended chunk size is the model's calibrated effective window where one is stored
+        (see ``agents.calibration``)."""
         if self._backend is None:
-            self._backend = create_backend(self.settings.backend)
+            self._backend = apply_calibration(create_backend(self.settings.backend), self.settings.chunking)
         return self._backend
 
     @property

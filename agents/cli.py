@@ -59,6 +59,11 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
         choices=["none", "quantized", "snapkv", "homer"],
         help="KV-cache compression for the transformers backend (default none)",
     )
+
+
+def add_reading_options(parser: argparse.ArgumentParser, *, chunk_sweep: bool = False) -> None:
+    """Options for how documents are read; with ``chunk_sweep``, ``--chunk-tokens`` takes a list
+    (stored as ``chunk_sweep``), as ``docqa eval run`` compares chunk sizes."""
     reading = parser.add_argument_group("reading")
     reading.add_argument(
         "--strategy",
@@ -69,17 +74,31 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     )
     reading.add_argument("--top-k", type=int, help="passages for rag and rag-reorder (default 8)")
     reading.add_argument("--lexical", action="store_true", default=None, help="fuse BM25 with dense retrieval")
-    reading.add_argument(
-        "--chunk-tokens",
-        type=int,
-        help="cap on tokens per chunk, below what the window allows; small models read better with small "
-        "chunks (default: 512 for the embedded model, 1024 for other GGUF files)",
-    )
+    if chunk_sweep:
+        reading.add_argument(
+            "--chunk-tokens",
+            dest="chunk_sweep",
+            type=_int_list,
+            metavar="N[,N…]",
+            help="chunk sizes to compare for coa and coa-rag, e.g. 512,1024,2048 (default: the model's "
+            "calibrated or recommended size)",
+        )
+    else:
+        reading.add_argument(
+            "--chunk-tokens",
+            type=int,
+            help="cap on tokens per chunk, below what the window allows; small models read better with small "
+            "chunks (default: the model's calibrated size (docqa calibrate), else 512 for the embedded model, "
+            "1024 for other GGUF files)",
+        )
     reading.add_argument(
         "--max-workers", type=int, help="refuse documents that need more chunks than this (default 200)"
     )
     reading.add_argument("--note-tokens", type=int, help="longest note a worker may write (default 256)")
     reading.add_argument("--answer-tokens", type=int, help="longest answer the manager may write (default 384)")
+
+
+def add_output_options(parser: argparse.ArgumentParser) -> None:
     output = parser.add_argument_group("output")
     output.add_argument(
         "--json",
@@ -103,14 +122,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ask.add_argument("paths", nargs="+", metavar="PATH", help="documents to read, in this order")
     ask.add_argument("-q", "--question", required=True, help="the question to answer")
-    add_model_options(ask)
+    for add_options in (add_model_options, add_reading_options, add_output_options):
+        add_options(ask)
     summarize = commands.add_parser(
         "summarize",
         help="summarize documents",
         description="Summarize one or more documents with the same chain of workers.",
     )
     summarize.add_argument("paths", nargs="+", metavar="PATH", help="documents to read, in this order")
-    add_model_options(summarize)
+    for add_options in (add_model_options, add_reading_options, add_output_options):
+        add_options(summarize)
+    _add_calibrate_command(commands)
     commands.add_parser(
         "ui",
         help="start the web app (further options go to Streamlit, e.g. --server.port 8600)",
@@ -122,30 +144,79 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_calibrate_command(commands: Any) -> None:
+    from agents.calibration import DEFAULT_DEPTHS, DEFAULT_LENGTHS, DEFAULT_MIN_ACCURACY, DEFAULT_TRIALS
+
+    calibrate = commands.add_parser(
+        "calibrate",
+        help="find the longest context a model reads reliably, and use it as its chunk size",
+        description="Plant access codes in real filler text at increasing lengths and depths, ask for each, and "
+        "store the longest length the model still reads reliably. Chunks for this model then default to that "
+        "size (an explicit --chunk-tokens still wins).",
+    )
+    add_model_options(calibrate)
+    trials = calibrate.add_argument_group("calibration")
+    trials.add_argument(
+        "--lengths", type=_int_list, default=list(DEFAULT_LENGTHS), metavar="N[,N…]",
+        help="context lengths to try, in the model's tokens; those beyond the window are skipped "
+        f"(default {','.join(map(str, DEFAULT_LENGTHS))})",
+    )  # fmt: skip
+    trials.add_argument(
+        "--depths", type=_float_list, default=list(DEFAULT_DEPTHS), metavar="D[,D…]",
+        help=f"where the code is planted, 0 = start, 1 = end (default {','.join(map(str, DEFAULT_DEPTHS))})",
+    )  # fmt: skip
+    trials.add_argument(
+        "--trials", type=int, default=DEFAULT_TRIALS, help=f"trials per depth (default {DEFAULT_TRIALS})"
+    )
+    trials.add_argument(
+        "--min-accuracy", type=float, default=DEFAULT_MIN_ACCURACY,
+        help=f"share of codes found for a length to count as read reliably (default {DEFAULT_MIN_ACCURACY})",
+    )  # fmt: skip
+    trials.add_argument("--filler", help="text file to plant the codes in (default: the bundled sample report)")
+    trials.add_argument("--seed", type=int, default=0, help="seed for codes, places and filler offsets (default 0)")
+    trials.add_argument("--no-save", action="store_true", help="print the result without storing it")
+    add_output_options(calibrate)
+
+
+def _int_list(value: str) -> list[int]:
+    try:
+        return [int(part) for part in value.split(",") if part.strip()]
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of integers: {value!r}") from error
+
+
+def _float_list(value: str) -> list[float]:
+    try:
+        return [float(part) for part in value.split(",") if part.strip()]
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of numbers: {value!r}") from error
+
+
 def settings_from_args(args: argparse.Namespace) -> Any:
     """Settings from the environment, overridden by whatever options were given."""
     from agents.settings import Settings
 
+    option = vars(args).get
     backend = {
-        "kind": args.backend,
-        "model_path": args.model_path,
-        "model": args.model,
-        "base_url": args.base_url,
-        "context_window": args.context_window,
-        "kv_type": args.kv_type,
-        "compression": args.compression,
+        "kind": option("backend"),
+        "model_path": option("model_path"),
+        "model": option("model"),
+        "base_url": option("base_url"),
+        "context_window": option("context_window"),
+        "kv_type": option("kv_type"),
+        "compression": option("compression"),
     }
     sections: dict[str, Any] = {
         "backend": backend,
-        "retrieval": {"top_k": args.top_k, "lexical": args.lexical},
-        "chunking": {"chunk_tokens": args.chunk_tokens},
-        "workers": {"max_workers": args.max_workers, "max_tokens": args.note_tokens},
-        "manager": {"max_tokens": args.answer_tokens},
+        "retrieval": {"top_k": option("top_k"), "lexical": option("lexical")},
+        "chunking": {"chunk_tokens": option("chunk_tokens")},
+        "workers": {"max_workers": option("max_workers"), "max_tokens": option("note_tokens")},
+        "manager": {"max_tokens": option("answer_tokens")},
     }
     overrides = {name: {k: v for k, v in values.items() if v is not None} for name, values in sections.items()}
     given: dict[str, Any] = {name: values for name, values in overrides.items() if values}
-    if args.strategy:
-        given["strategy"] = args.strategy
+    if option("strategy"):
+        given["strategy"] = option("strategy")
     return Settings(**given)
 
 
@@ -173,7 +244,55 @@ def run(args: argparse.Namespace) -> int:
         from eval.cli import run_eval_command
 
         return int(run_eval_command(args))
+    if args.command == "calibrate":
+        return calibrate(args)
     return ask(args)
+
+
+def calibrate(args: argparse.Namespace) -> int:
+    """``docqa calibrate``: print one line per trial and a table, then store the effective window."""
+    from agents.calibration import calibrate as run_calibration
+    from agents.calibration import save_calibration
+    from retrieval.loaders import load_documents
+
+    settings = settings_from_args(args)
+    filler = load_documents([args.filler])[0].text if args.filler else None
+
+    def on_trial(trial: Any) -> None:
+        if not args.quiet:
+            mark = "found" if trial.found else "missed"
+            answer = " ".join(trial.answer.split())[:60]
+            print(f"{trial.length:>6} tokens, depth {trial.depth:.0%}: {mark} {trial.code} ({answer})", file=sys.stderr)
+
+    result = run_calibration(
+        settings, lengths=args.lengths, depths=args.depths, trials_per_depth=args.trials,
+        min_accuracy=args.min_accuracy, filler=filler, seed=args.seed, on_trial=on_trial,
+    )  # fmt: skip
+    saved = None if args.no_save else save_calibration(settings.chunking.calibration_file, result)
+    if args.json:
+        data = {**result.to_dict(), "trials": [vars(t) for t in result.trials], "saved_to": saved and str(saved)}
+        print(json.dumps(data, ensure_ascii=False, indent=2))
+        return 0
+    print(f"{result.model} (window {result.context_window:,} tokens)")
+    print("length  found")
+    for row in result.lengths:
+        print(f"{row.length:>6}  {row.found}/{row.trials}")
+    if result.effective_tokens is None:
+        print(
+            f"not read reliably even at {result.lengths[0].length} tokens; nothing to set. Try shorter --lengths, "
+            "or a stronger model."
+        )
+    else:
+        more = " (every length that fits the window passed)" if result.limited_by_window else ""
+        print(f"effective window: {result.effective_tokens:,} tokens{more}")
+    if saved is not None:
+        follows = (
+            f"chunks for this model now default to {result.effective_tokens:,} tokens"
+            if result.effective_tokens
+            else "its chunk size stays the backend's default"
+        )
+        print(f"saved to {saved}; {follows}")
+    return 0
 
 
 def ask(args: argparse.Namespace) -> int:

@@ -26,6 +26,7 @@ STRATEGIES: tuple[Strategy, ...] = ("coa", "full", "rag", "rag-reorder", "coa-ra
 best first and second-best last (Jin et al. 2024). ``coa-rag``: workers read only retrieved
 passages, in document order."""
 DEFAULT_INDEX_DIR = Path("~/.cache/docqa/index")
+DEFAULT_CALIBRATION_FILE = Path("~/.cache/docqa/calibration.json")
 
 
 class _Section(BaseModel):
@@ -72,9 +73,14 @@ class ChunkingSettings(_Section):
 
     chunk_tokens: int | None = Field(default=None, ge=32)
     """Cap on a chunk's size in tokens, below the budget the window allows. Small models read far
-    less than their nominal window, so this is the main accuracy knob. Unset means the backend's
+    less than their nominal window, so this is the main accuracy knob. Unset means the model's
+    calibrated effective window (``docqa calibrate``) if one is stored, else the backend's
     recommendation (512 for the embedded SmolLM2, 1024 for other local GGUF models, the whole
     budget for remote models)."""
+    use_calibration: bool = True
+    """Let a stored calibration set the chunk size when ``chunk_tokens`` is unset."""
+    calibration_file: Path = DEFAULT_CALIBRATION_FILE
+    """Where ``docqa calibrate`` stores each model's effective window."""
 
 
 class WorkerSettings(_Section):

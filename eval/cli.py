@@ -5,7 +5,7 @@ arguments of ``docqa eval …`` to ``run_eval_command``. The model and reading o
 of ``docqa ask``; ``--strategy S`` there means ``--strategies S`` here.
 
     docqa eval run --dataset quality.jsonl,multidoc_qa.jsonl --strategies coa,rag-reorder,full \\
-        --limit 20 --seed 0 --out runs/NAME [--model-path M.gguf --context-window 2048 --chunk-tokens 512]
+        --limit 20 --seed 0 --out runs/NAME [--model-path M.gguf --context-window 2048 --chunk-tokens 512,1024]
     docqa eval report runs/NAME
 """
 
@@ -21,7 +21,7 @@ DEFAULT_STRATEGIES = "coa,rag-reorder,full"
 
 
 def _add_run_command(commands: Any) -> None:
-    from agents.cli import add_model_options
+    from agents.cli import add_model_options, add_output_options, add_reading_options
 
     run = commands.add_parser(
         "run",
@@ -42,6 +42,8 @@ def _add_run_command(commands: Any) -> None:
     )
     run.add_argument("--retry-errors", action="store_true", help="run the examples that failed before again")
     add_model_options(run)
+    add_reading_options(run, chunk_sweep=True)
+    add_output_options(run)
 
 
 def add_eval_commands(subparsers: Any) -> None:
@@ -98,6 +100,7 @@ def _run(args: argparse.Namespace) -> int:
     summary = run_eval(
         dataset_paths(args.dataset), _strategies(args), args.limit or None, args.seed, settings_from_args(args),
         args.out, args.concurrency, _progress_bar(args.quiet), retry_errors=args.retry_errors,
+        chunk_sizes=args.chunk_sweep,
     )  # fmt: skip
     if args.json:
         print(json.dumps({k: str(v) if k in ("out_dir", "report") else v for k, v in asdict(summary).items()}))

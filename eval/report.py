@@ -1,9 +1,12 @@
 """A run's report: a Markdown table per task and strategy, and two PNG plots.
 
 ``write_report("runs/NAME")`` reads ``results.jsonl`` and ``run.json`` and writes ``report.md``,
-``score_by_strategy.png`` and ``score_vs_length.png`` next to them. Scores are percentages of the
-task's own metric, averaged over the answered pairs; failed pairs are counted as errors, not
-scored.
+``score_by_strategy.png`` and ``score_vs_length.png`` next to them, and ``score_vs_chunk_size.png``
+when the run compared chunk sizes. Scores are percentages of the task's own metric, averaged over
+the answered pairs; failed pairs are counted as errors, not scored.
+
+When a run compared chunk sizes, a strategy run at each size is reported on its own, labelled
+``coa @512``; "strategy" below means such a label.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from eval.store import RESULTS_FILE, read_records, read_run_info
 REPORT_FILE = "report.md"
 SCORES_PLOT = "score_by_strategy.png"
 LENGTH_PLOT = "score_vs_length.png"
+CHUNK_PLOT = "score_vs_chunk_size.png"
 LENGTH_BINS = 4
 
 
@@ -47,6 +51,28 @@ def _mean(values: Iterable[Any]) -> float | None:
     return fmean(present) if present else None
 
 
+def label_records(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The records, each with the ``variant`` it is reported under: its strategy, followed by its
+    chunk size where that strategy ran at more than one.
+
+    >>> rows = [{"strategy": "coa", "chunk_tokens": 512}, {"strategy": "coa", "chunk_tokens": None},
+    ...         {"strategy": "full", "chunk_tokens": None}]
+    >>> [r["variant"] for r in label_records(rows)]
+    ['coa @512', 'coa', 'full']
+    """
+    swept = {s for s in {r["strategy"] for r in records} if len(_chunk_sizes(records, s)) > 1}
+    labelled = []
+    for record in records:
+        chunk = record.get("chunk_tokens")
+        label = f"{record['strategy']} @{chunk}" if record["strategy"] in swept and chunk is not None else None
+        labelled.append({**record, "variant": label or record["strategy"]})
+    return labelled
+
+
+def _chunk_sizes(records: Sequence[dict[str, Any]], strategy: str) -> set[int | None]:
+    return {r.get("chunk_tokens") for r in records if r["strategy"] == strategy}
+
+
 def make_cell(task: str, strategy: str, records: Sequence[dict[str, Any]]) -> Cell:
     """Aggregate the records of one (task, strategy)."""
     answered = [r for r in records if r["error"] is None]
@@ -66,10 +92,16 @@ def make_cell(task: str, strategy: str, records: Sequence[dict[str, Any]]) -> Ce
 
 
 def strategy_order(records: Sequence[dict[str, Any]], run_info: dict[str, Any]) -> list[str]:
-    """The run's strategies in the order it was given them, then any others in docqa's order."""
+    """The run's strategies in the order it was given them, then any others in docqa's order; each
+    strategy's chunk sizes from the default (none set) up."""
     present = {r["strategy"] for r in records}
     given = [s for s in run_info.get("strategies", []) if s in present]
-    return given + [s for s in (*STRATEGIES, *sorted(present)) if s in present and s not in given]
+    order = given + [s for s in dict.fromkeys((*STRATEGIES, *sorted(present))) if s in present and s not in given]
+    labels: list[str] = []
+    for strategy in order:
+        mine = sorted((r for r in records if r["strategy"] == strategy), key=lambda r: r.get("chunk_tokens") or -1)
+        labels += [label for label in dict.fromkeys(r["variant"] for r in mine) if label not in labels]
+    return labels
 
 
 def aggregate(records: Sequence[dict[str, Any]], strategies: Sequence[str]) -> list[Cell]:
@@ -78,7 +110,7 @@ def aggregate(records: Sequence[dict[str, Any]], strategies: Sequence[str]) -> l
     cells = []
     for task in tasks:
         for strategy in strategies:
-            group = [r for r in records if r["task"] == task and r["strategy"] == strategy]
+            group = [r for r in records if r["task"] == task and r["variant"] == strategy]
             if group:
                 cells.append(make_cell(task, strategy, group))
     return cells
@@ -131,13 +163,55 @@ def _settings_lines(run_info: dict[str, Any]) -> list[str]:
     ]
 
 
+def chunk_sweep(records: Sequence[dict[str, Any]]) -> tuple[list[int], dict[str, dict[int, float | None]]]:
+    """The chunk sizes compared, and for each strategy run at several its score (mean over tasks) per size."""
+    swept = [s for s in dict.fromkeys(r["strategy"] for r in records) if len(_chunk_sizes(records, s)) > 1]
+    sizes = sorted({r["chunk_tokens"] for r in records if r["strategy"] in swept and r.get("chunk_tokens")})
+    tasks = list(dict.fromkeys(r["task"] for r in records))
+    scores: dict[str, dict[int, float | None]] = {}
+    for strategy in swept:
+        scores[strategy] = {}
+        for size in sizes:
+            group = [r for r in records if r["strategy"] == strategy and r.get("chunk_tokens") == size]
+            per_task = [make_cell(t, strategy, [r for r in group if r["task"] == t]) for t in tasks]
+            scores[strategy][size] = _mean(c.score for c in per_task if c.n)
+    return sizes, scores
+
+
+def _chunk_lines(records: Sequence[dict[str, Any]], cells: Sequence[Cell], strategies: Sequence[str]) -> list[str]:
+    sizes, scores = chunk_sweep(records)
+    lines = [
+        "## Score against chunk size",
+        "",
+        "Mean score over tasks; only the strategies whose workers read chunks depend on the chunk size.",
+        "",
+        "| strategy | " + " | ".join(f"{size} tokens" for size in sizes) + " |",
+        "|---|" + "---:|" * len(sizes),
+    ]
+    lines += [f"| {s} | " + " | ".join(_fmt(by_size[size]) for size in sizes) + " |" for s, by_size in scores.items()]
+    others = [
+        f"{s} {_fmt(_mean(c.score for c in cells if c.strategy == s))}"
+        for s in strategies
+        if s.split(" @")[0] not in scores
+    ]
+    if others:
+        lines += ["", f"Not chunked, for reference: {', '.join(others)}."]
+    return [*lines, ""]
+
+
 def render_markdown(
-    cells: Sequence[Cell], strategies: Sequence[str], run_info: dict[str, Any], plots: Sequence[str]
+    cells: Sequence[Cell],
+    strategies: Sequence[str],
+    run_info: dict[str, Any],
+    plots: Sequence[str],
+    records: Sequence[dict[str, Any]] = (),
 ) -> str:
-    """The report's text."""
+    """The report's text; with ``records`` from a chunk-size sweep, a section on chunk size."""
     lines = ["# Evaluation report", "", *_settings_lines(run_info), ""]
     lines += ["## Per task and strategy", "", *_table(cells), ""]
     lines += ["## Per strategy", "", *_overall(cells, strategies), ""]
+    if chunk_sweep(records)[1]:
+        lines += _chunk_lines(records, cells, strategies)
     lines += [
         "Scores are percentages of each task's metric (see `eval/metrics.py`), averaged over the answered "
         "examples (n); failed examples are counted under errors and not scored. Token and call counts are "
@@ -185,7 +259,7 @@ def plot_score_vs_length(records: Sequence[dict[str, Any]], strategies: Sequence
         mine = sorted(
             (r["doc_tokens"], 100 * r["score"])
             for r in records
-            if r["strategy"] == strategy and r["error"] is None and r["doc_tokens"] is not None
+            if r["variant"] == strategy and r["error"] is None and r["doc_tokens"] is not None
         )
         if not mine:
             continue
@@ -208,12 +282,36 @@ def plot_score_vs_length(records: Sequence[dict[str, Any]], strategies: Sequence
     figure.savefig(path, dpi=110)
 
 
+def plot_score_vs_chunk_size(records: Sequence[dict[str, Any]], cells: Sequence[Cell], path: Path) -> None:
+    """One line per chunked strategy over the chunk sizes; the other strategies as dashed levels."""
+    sizes, scores = chunk_sweep(records)
+    figure = _figure(6.0, 3.8)
+    axes = figure.subplots()
+    for strategy, by_size in scores.items():
+        points = [(size, score) for size, score in by_size.items() if score is not None]
+        if points:
+            axes.plot(*zip(*points, strict=True), marker="o", label=strategy)
+    for strategy in dict.fromkeys(c.strategy for c in cells if c.strategy.split(" @")[0] not in scores):
+        level = _mean(c.score for c in cells if c.strategy == strategy)
+        if level is not None:
+            axes.axhline(level, linestyle="--", linewidth=1, color="grey")
+            axes.annotate(strategy, (sizes[0], level), fontsize="x-small", va="bottom")
+    axes.set_xscale("log", base=2)
+    axes.set_xticks(sizes, [str(size) for size in sizes])
+    axes.set_xlabel("chunk size (tokens)")
+    axes.set_ylabel("score (%, mean over tasks)")
+    axes.set_ylim(-5, 105)
+    axes.set_title("Score against chunk size")
+    axes.legend(fontsize="small")
+    figure.savefig(path, dpi=110)
+
+
 def write_report(out_dir: str | Path) -> Path:
     """Write ``report.md`` and the plots for the run in ``out_dir``; returns the report's path."""
     out_dir = Path(out_dir)
     if not (out_dir / RESULTS_FILE).exists():
         raise InputError(f"{out_dir}: no {RESULTS_FILE} here", help="pass the --out folder of a 'docqa eval run'")
-    records = read_records(out_dir)
+    records = label_records(read_records(out_dir))
     run_info = read_run_info(out_dir)
     strategies = strategy_order(records, run_info)
     cells = aggregate(records, strategies)
@@ -222,6 +320,9 @@ def write_report(out_dir: str | Path) -> Path:
         plot_scores_by_strategy(cells, strategies, out_dir / SCORES_PLOT)
         plot_score_vs_length(records, strategies, out_dir / LENGTH_PLOT)
         plots = [SCORES_PLOT, LENGTH_PLOT]
+        if chunk_sweep(records)[1]:
+            plot_score_vs_chunk_size(records, cells, out_dir / CHUNK_PLOT)
+            plots.append(CHUNK_PLOT)
     report = out_dir / REPORT_FILE
-    report.write_text(render_markdown(cells, strategies, run_info, plots), encoding="utf-8")
+    report.write_text(render_markdown(cells, strategies, run_info, plots, records), encoding="utf-8")
     return report

@@ -1,8 +1,10 @@
 """The batch runner: every strategy on the same examples with the same backend, resumable.
 
-Each (example, strategy) is answered through the public API (``DocQA.aask``), scored, and appended
-to ``results.jsonl`` as soon as it finishes. Running again with the same settings resumes: pairs
-already recorded are never run again, and model calls already made come from the response cache.
+Each (example, strategy, chunk size) is answered through the public API (``DocQA.aask``), scored,
+and appended to ``results.jsonl`` as soon as it finishes. Chunk sizes (``chunk_sizes``) are compared
+for the strategies whose workers read chunks (``coa``, ``coa-rag``); the others run once. Running
+again with the same settings resumes: pairs already recorded are never run again, and model calls
+already made come from the response cache.
 A failed example is recorded with its error and counted apart, never scored as a wrong answer;
 configuration errors (a missing model or extra) stop the run, since every example would fail.
 
@@ -25,6 +27,7 @@ from typing import Any
 
 from agents.api import DocQA
 from agents.backends import Backend, create_backend
+from agents.budget import MIN_CHUNK_TOKENS
 from agents.errors import ConfigError, DocQAError, MissingDependencyError
 from agents.settings import STRATEGIES, Settings
 from eval.cache import SQLiteResponseCache
@@ -41,6 +44,11 @@ from eval.store import (
 )
 
 logger = logging.getLogger(__name__)
+
+CHUNKED_STRATEGIES = ("coa", "coa-rag")
+"""The strategies whose reading depends on the chunk size; a chunk-size sweep multiplies only these."""
+Pair = tuple[Example, str, int | None]
+"""An example, a strategy, and the chunk size it reads with (None: the settings' or model's default)."""
 
 BackendFactory = Callable[[Settings], Backend]
 """Builds the model backend from the run's settings; the default is ``agents.backends.create_backend``."""
@@ -63,7 +71,7 @@ class EvalSummary:
     out_dir: Path
     examples: int
     pairs: int
-    """Examples × strategies."""
+    """Examples × strategies (× chunk sizes for coa and coa-rag)."""
     skipped: int
     """Pairs already recorded by an earlier invocation."""
     ran: int
@@ -107,6 +115,19 @@ def check_options(strategies: Sequence[str], limit: int | None, settings: Settin
     return check_strategies(strategies)
 
 
+def check_chunk_sizes(chunk_sizes: Sequence[int] | None, settings: Settings) -> list[int] | None:
+    """The chunk sizes to compare, without repeats; a single ``chunking.chunk_tokens`` setting is a sweep of one."""
+    if chunk_sizes is None or not chunk_sizes:
+        return None if settings.chunking.chunk_tokens is None else [settings.chunking.chunk_tokens]
+    too_small = [size for size in chunk_sizes if size < MIN_CHUNK_TOKENS]
+    if too_small:
+        raise ConfigError(
+            f"chunk sizes must be at least {MIN_CHUNK_TOKENS} tokens, not {', '.join(map(str, too_small))}",
+            help="e.g. --chunk-tokens 512,1024,2048",
+        )
+    return list(dict.fromkeys(chunk_sizes))
+
+
 def check_dependencies(examples: Sequence[Example], report: bool) -> None:
     """Fail before any work when an extra the run needs at the end is missing."""
     import importlib.util
@@ -117,12 +138,15 @@ def check_dependencies(examples: Sequence[Example], report: bool) -> None:
         raise MissingDependencyError(f"{', '.join(missing)} not installed", help="pip install 'docqa[eval]'")
 
 
-def build_record(example: Example, strategy: str, outcome: Any, seconds: float) -> dict[str, Any]:
+def build_record(
+    example: Example, strategy: str, outcome: Any, seconds: float, chunk_tokens: int | None = None
+) -> dict[str, Any]:
     """The result line for one pair; ``outcome`` is an ``Answer`` or the exception that stopped it."""
     record: dict[str, Any] = {
         "example_id": example.id,
         "task": example.task,
         "strategy": strategy,
+        "chunk_tokens": chunk_tokens,
         "metric": example.metric,
         "question": example.question,
         "references": list(example.answers),
@@ -132,10 +156,12 @@ def build_record(example: Example, strategy: str, outcome: Any, seconds: float) 
     if isinstance(outcome, BaseException):
         error = {"type": type(outcome).__name__, "message": str(outcome)}
         usage: dict[str, Any] = {"prompt_tokens": None, "completion_tokens": None, "model_calls": None}
-        record.update(prediction=None, scores=None, score=None, **usage, seconds=round(seconds, 3), error=error)
+        record.update(prediction=None, scores=None, score=None, **usage, chunk_budget=None)
+        record.update(seconds=round(seconds, 3), error=error)
     else:
         scores = score_prediction(outcome.answer, example.answers, example.metric)
         record.update(prediction=outcome.answer, scores=scores, score=scores["score"], **outcome.usage)
+        record.update(chunk_budget=outcome.chunk_budget)
         record.update(seconds=round(outcome.timings.get("total_s", seconds), 3), error=None)
     record["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     return record
@@ -154,22 +180,25 @@ async def answer_example(qa: DocQA, example: Example) -> dict[str, Any]:
     except Exception as error:  # an unexpected failure on one example must not lose the others
         logger.warning("%s [%s] failed unexpectedly", example.id, qa.settings.strategy, exc_info=True)
         outcome = error
-    return build_record(example, qa.settings.strategy, outcome, time.perf_counter() - started)
+    seconds = time.perf_counter() - started
+    return build_record(example, qa.settings.strategy, outcome, seconds, qa.settings.chunking.chunk_tokens)
 
 
 class _PairRunner:
     """Runs the pending pairs at most ``concurrency`` at a time, recording each as it finishes."""
 
-    def __init__(self, qas: dict[str, DocQA], writer: ResultsWriter, progress: EvalProgress, on_progress: Any) -> None:
+    def __init__(
+        self, qas: dict[tuple[str, int | None], DocQA], writer: ResultsWriter, progress: EvalProgress, on_progress: Any
+    ) -> None:
         self.qas, self.writer, self.on_progress = qas, writer, on_progress
         self.done, self.total, self.errors = progress.done, progress.total, 0
 
-    async def run(self, pending: Sequence[tuple[Example, str]], concurrency: int) -> None:
+    async def run(self, pending: Sequence[Pair], concurrency: int) -> None:
         semaphore = asyncio.Semaphore(concurrency)
 
-        async def one(example: Example, strategy: str) -> None:
+        async def one(example: Example, strategy: str, chunk_tokens: int | None) -> None:
             async with semaphore:
-                record = await answer_example(self.qas[strategy], example)
+                record = await answer_example(self.qas[(strategy, chunk_tokens)], example)
             self.writer.append(record)
             self.done += 1
             self.errors += record["error"] is not None
@@ -178,21 +207,34 @@ class _PairRunner:
 
         try:
             async with asyncio.TaskGroup() as group:
-                for example, strategy in pending:
-                    group.create_task(one(example, strategy))
+                for example, strategy, chunk_tokens in pending:
+                    group.create_task(one(example, strategy, chunk_tokens))
         except BaseExceptionGroup as failed:
             raise failed.exceptions[0] from None  # one typed error for the caller, the others were cancelled
 
 
-def _pending_pairs(
-    out_dir: Path, examples: Sequence[Example], strategies: Sequence[str], retry_errors: bool
-) -> list[tuple[Example, str]]:
+def all_pairs(examples: Sequence[Example], strategies: Sequence[str], chunk_sizes: Sequence[int] | None) -> list[Pair]:
+    """Every (example, strategy, chunk size) of a run; chunk sizes multiply only ``CHUNKED_STRATEGIES``."""
+    return [
+        (example, strategy, size)
+        for example in examples
+        for strategy in strategies
+        for size in (chunk_sizes if chunk_sizes and strategy in CHUNKED_STRATEGIES else [None])
+    ]
+
+
+def _pending_pairs(out_dir: Path, pairs: Sequence[Pair], retry_errors: bool) -> list[Pair]:
     done = {record_key(r) for r in read_records(out_dir) if not (retry_errors and r["error"] is not None)}
-    return [(e, s) for e in examples for s in strategies if (e.id, s) not in done]
+    return [(e, s, c) for e, s, c in pairs if (e.id, s, c) not in done]
+
+
+def _pair_settings(settings: Settings, strategy: str, chunk_tokens: int | None) -> Settings:
+    chunking = settings.chunking.model_copy(update={"chunk_tokens": chunk_tokens})
+    return settings.model_copy(update={"strategy": strategy, "chunking": chunking})
 
 
 async def _run_pending(
-    pending: Sequence[tuple[Example, str]],
+    pending: Sequence[Pair],
     settings: Settings,
     out_dir: Path,
     backend: Backend,
@@ -208,8 +250,8 @@ async def _run_pending(
     previous_cache = backend.chat_model.cache
     backend.chat_model.cache = cache
     writer = ResultsWriter(out_dir)
-    strategies = dict.fromkeys(strategy for _, strategy in pending)
-    qas = {s: DocQA(settings.model_copy(update={"strategy": s}), backend=backend) for s in strategies}
+    variants = dict.fromkeys((strategy, size) for _, strategy, size in pending)
+    qas = {(s, c): DocQA(_pair_settings(settings, s, c), backend=backend) for s, c in variants}
     runner = _PairRunner(qas, writer, progress, on_progress)
     try:
         await runner.run(pending, concurrency)
@@ -233,17 +275,22 @@ async def arun_eval(
     backend_factory: BackendFactory | None = None,
     retry_errors: bool = False,
     report: bool = True,
+    chunk_sizes: Sequence[int] | None = None,
 ) -> EvalSummary:
     """The async form of :func:`run_eval`."""
     out_dir = Path(out_dir)
     strategies = check_options(strategies, limit, settings, concurrency)
+    sizes = check_chunk_sizes(chunk_sizes, settings)
     examples = select_examples(datasets, limit, seed)
     check_dependencies(examples, report)
     with run_lock(out_dir):
-        invocation = {"datasets": [str(d) for d in datasets], "strategies": strategies, "limit": limit}
+        invocation = {
+            "datasets": [str(d) for d in datasets], "strategies": strategies, "limit": limit, "chunk_sizes": sizes,
+        }  # fmt: skip
         prepare_run_dir(out_dir, run_fingerprint(settings, seed), invocation)
-        pending = _pending_pairs(out_dir, examples, strategies, retry_errors)
-        total = len(examples) * len(strategies)
+        pairs = all_pairs(examples, strategies, sizes)
+        pending = _pending_pairs(out_dir, pairs, retry_errors)
+        total = len(pairs)
         progress = EvalProgress(total - len(pending), total, None)
         if on_progress is not None:
             on_progress(progress)
@@ -276,8 +323,13 @@ def run_eval(
     backend_factory: BackendFactory | None = None,
     retry_errors: bool = False,
     report: bool = True,
+    chunk_sizes: Sequence[int] | None = None,
 ) -> EvalSummary:
     """Run ``strategies`` on ``limit`` examples per dataset (sampled with ``seed``) into ``out_dir``.
+
+    With ``chunk_sizes`` (e.g. ``[512, 1024, 2048]``), ``coa`` and ``coa-rag`` run once per size and
+    the report shows score against chunk size; without, they read with ``settings.chunking.chunk_tokens``
+    or the model's default.
 
     Resumes a run already in ``out_dir`` (refusing one made with other settings or seed); with
     ``retry_errors`` the pairs that failed before are run again. ``concurrency`` pairs run at once
@@ -286,7 +338,7 @@ def run_eval(
     """
     job = arun_eval(
         datasets, strategies, limit, seed, settings, out_dir, concurrency, on_progress,
-        backend_factory=backend_factory, retry_errors=retry_errors, report=report,
+        backend_factory=backend_factory, retry_errors=retry_errors, report=report, chunk_sizes=chunk_sizes,
     )  # fmt: skip
     try:
         asyncio.get_running_loop()

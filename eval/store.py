@@ -3,7 +3,7 @@
 ::
 
     runs/NAME/run.json        the settings the run was made with (never the API key), seed, datasets
-    runs/NAME/results.jsonl   one JSON line per (example, strategy), appended as each finishes
+    runs/NAME/results.jsonl   one JSON line per (example, strategy, chunk size), appended as each finishes
     runs/NAME/cache.sqlite    model responses (see eval.cache); kept out of git by runs/NAME/.gitignore
     runs/NAME/run.lock        held while a run writes here, so two runs never write to one folder
     runs/NAME/report.md, *.png  written by eval.report
@@ -37,9 +37,9 @@ GITIGNORE = (
 FORMAT_VERSION = 1
 
 
-def record_key(record: dict[str, Any]) -> tuple[str, str]:
-    """What a result line is the result of: (example id, strategy)."""
-    return (record["example_id"], record["strategy"])
+def record_key(record: dict[str, Any]) -> tuple[str, str, int | None]:
+    """What a result line is the result of: (example id, strategy, chunk size or None for the default)."""
+    return (record["example_id"], record["strategy"], record.get("chunk_tokens"))
 
 
 def read_records(out_dir: Path) -> list[dict[str, Any]]:
@@ -47,7 +47,7 @@ def read_records(out_dir: Path) -> list[dict[str, Any]]:
     path = out_dir / RESULTS_FILE
     if not path.exists():
         return []
-    records: dict[tuple[str, str], dict[str, Any]] = {}
+    records: dict[tuple[str, str, int | None], dict[str, Any]] = {}
     for line in path.read_text(encoding="utf-8").splitlines():
         try:
             record = json.loads(line)
@@ -106,8 +106,10 @@ UNFINGERPRINTED: dict[str, Any] = {
     "strategy": True,  # varies within a run
     "backend": {"api_key", "n_threads", "timeout_s", "max_retries"},
     "retrieval": {"index_dir"},
+    "chunking": {"chunk_tokens", "calibration_file"},  # the chunk size is part of each result's key
 }
-"""Settings left out of the resume check: the API key (never stored), and what cannot change an answer."""
+"""Settings left out of the resume check: what varies within a run, the API key (never stored), and
+what cannot change an answer."""
 
 
 def run_fingerprint(settings: Settings, seed: int) -> dict[str, Any]:

@@ -78,7 +78,15 @@ def load_document(path: str | os.PathLike[str], *, max_bytes: int | None = None)
     ``InputError`` (larger than ``max_bytes``).
     """
     file = Path(path)
-    if not file.exists():
+    try:
+        found = file.exists()
+    except OSError as error:  # e.g. a whole text passed where a path belongs: "File name too long"
+        shown = str(path) if len(str(path)) <= 80 else f"{str(path)[:60]}… ({len(str(path)):,} characters)"
+        raise UnreadableFileError(
+            f"{shown}: not a usable file path ({error.strerror or error})",
+            help="pass a path, or pass text as Document(source='name.txt', text=...)",
+        ) from error
+    if not found:
         raise UnreadableFileError(f"{path}: file not found", help="check the path and the spelling of the file name")
     if file.is_dir():
         raise UnreadableFileError(f"{path}: is a directory, not a file", help="pass the documents inside it one by one")

@@ -16,6 +16,12 @@ REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "samples" / "harbor_light_report.md"
 
 
+@pytest.fixture(autouse=True)
+def _own_calibration_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never read or write the user's stored calibrations (which would change chunk sizes)."""
+    monkeypatch.setenv("DOCQA_CHUNKING__CALIBRATION_FILE", str(tmp_path / "calibration.json"))
+
+
 @pytest.fixture(scope="session")
 def sample_path() -> Path:
     return SAMPLE

@@ -124,8 +124,8 @@ def test_retry_errors_runs_failed_pairs_again(dataset: Path, tmp_path: Path) -> 
 def test_resuming_with_other_settings_or_seed_is_refused(dataset: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
     run(dataset, out)
-    with pytest.raises(ConfigError, match=r"other settings \(settings\.chunking\.chunk_tokens: 60 → 80\)"):
-        run(dataset, out, settings=fake_settings(chunking={"chunk_tokens": 80}))
+    with pytest.raises(ConfigError, match=r"other settings \(settings\.workers\.max_tokens: 32 → 48\)"):
+        run(dataset, out, settings=fake_settings(workers={"max_tokens": 48}))
     with pytest.raises(ConfigError, match="seed: 0 → 1"):
         run(dataset, out, seed=1)
     assert len(read_records(out)) == 10
@@ -218,3 +218,31 @@ def test_a_torn_last_line_is_dropped_and_its_pair_run_again(dataset: Path, tmp_p
         json.loads(lines[0])["example_id"],
         json.loads(lines[1])["example_id"],
     ]
+
+
+def test_chunk_sizes_are_compared_for_the_chunked_strategies_only(dataset: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    summary = run(dataset, out, strategies=["coa", "full"], chunk_sizes=[40, 80], report=True)
+    records = read_records(out)
+    assert summary.pairs == 15  # 5 examples x (coa at two sizes + full once)
+    sizes = {(r["example_id"], r["strategy"], r["chunk_tokens"]) for r in records}
+    assert ("codes/q0", "coa", 40) in sizes and ("codes/q0", "coa", 80) in sizes and ("codes/q0", "full", None) in sizes
+    small = next(r for r in records if r["example_id"] == "codes/q0" and r["chunk_tokens"] == 40)
+    large = next(r for r in records if r["example_id"] == "codes/q0" and r["chunk_tokens"] == 80)
+    assert (small["chunk_budget"], large["chunk_budget"]) == (40, 80)
+    assert small["model_calls"] > large["model_calls"] and small["score"] == large["score"] == 1.0
+
+    report = (out / "report.md").read_text(encoding="utf-8")
+    assert "| codes | f1 | coa @40 | 75.0 | 4 | 1 |" in report and "| codes | f1 | coa @80 | 75.0 | 4 | 1 |" in report
+    assert "## Score against chunk size" in report and "| coa | 75.0 | 75.0 |" in report
+    assert "Not chunked, for reference: full 75.0." in report
+    assert (out / "score_vs_chunk_size.png").read_bytes().startswith(b"\x89PNG")
+
+    grown = run(dataset, out, strategies=["coa", "full"], chunk_sizes=[40, 80, 120])
+    assert (grown.ran, grown.skipped) == (5, 15)  # only coa at the new size
+
+
+def test_a_chunk_size_below_the_minimum_is_refused(dataset: Path, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="chunk sizes must be at least 32 tokens, not 8"):
+        run(dataset, tmp_path / "run", chunk_sizes=[8, 512])
+    assert not (tmp_path / "run" / RESULTS_FILE).exists()

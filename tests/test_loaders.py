@@ -200,6 +200,14 @@ def test_missing_file_and_directory(tmp_path: Path) -> None:
     assert_fails(UnreadableFileError, folder)
 
 
+def test_text_passed_as_a_path_gets_a_typed_error_not_an_oserror() -> None:
+    with pytest.raises(UnreadableFileError) as info:
+        load_document("The report says little. " * 400)
+    error = info.value
+    assert "not a usable file path" in error.message and "(9,600 characters)" in error.message
+    assert "Document(" in error.help
+
+
 def test_unreadable_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = write(tmp_path, "secret.txt", "hidden")
 
