@@ -9,6 +9,7 @@ from agents.results import Citation
 from retrieval.documents import Chunk
 
 _NEUTRALISED = {"</document": "</ document", "<document": "< document", "</notes": "</ notes", "<notes": "< notes"}
+_ECHO = re.compile(r"</?notes>|</?document\b|^\s*Question:", re.MULTILINE)
 _BRACKETED = re.compile(r"\[([^\[\]\n]{1,80})\]")
 _ID_LIKE = re.compile(r"^[A-Za-z]\d+$")
 
@@ -22,6 +23,23 @@ def quote_material(text: str) -> str:
     for marker, neutral in _NEUTRALISED.items():
         text = text.replace(marker, neutral)
     return text
+
+
+def trim_echo(reply: str) -> str:
+    r"""A reply cut where the model starts echoing our prompt's own structure.
+
+    Small models often go on after answering with a closing ``</notes>``, a new ``Question:`` or a
+    ``<document`` block of their own invention; what follows is never part of the answer.
+
+    >>> trim_echo("The keeper was Ada Moss [c2].\n</notes>\n\nQuestion: Who was the keeper?")
+    'The keeper was Ada Moss [c2].'
+    >>> trim_echo("Question: nothing before it")
+    'Question: nothing before it'
+    """
+    match = _ECHO.search(reply)
+    if match is None or not reply[: match.start()].strip():
+        return reply  # nothing before the echo: keep the reply whole rather than return nothing
+    return reply[: match.start()].rstrip()
 
 
 def render_block(chunk: Chunk) -> str:

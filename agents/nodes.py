@@ -17,7 +17,7 @@ from agents.backends.base import Backend
 from agents.budget import ChunkBudget, chunk_budget
 from agents.calls import call_model
 from agents.errors import InputError, TooManyChunksError
-from agents.materials import parse_citations, quote_material, render_block, render_blocks
+from agents.materials import parse_citations, quote_material, render_block, render_blocks, trim_echo
 from agents.results import Note
 from agents.settings import Settings
 from agents.state import PipelineState, Source
@@ -149,6 +149,7 @@ async def worker_node(state: PipelineState, context: PipelineContext) -> dict[st
         role="worker",
         index=index,
     )
+    text = trim_echo(text)
     # An empty reply is unusable output: keep the previous note rather than lose the evidence.
     note = Note(index, reading, text) if text else Note(index, reading, previous, kept_previous=True)
     return {"notes": [note], "calls": [call]}
@@ -185,6 +186,7 @@ async def _final_call(state: PipelineState, context: PipelineContext, user: str)
         role="manager",
         index=0,
     )
+    answer = trim_echo(answer)
     read = [chunk for reading in state.get("readings", []) for chunk in reading] + state.get("context", [])
     citations, dropped = parse_citations(answer, {chunk.id: chunk for chunk in read})
     return {"answer": answer, "calls": [call], "citations": citations, "dropped_citations": dropped}

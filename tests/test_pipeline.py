@@ -100,6 +100,18 @@ def test_empty_reply_keeps_previous_note_and_is_recorded() -> None:
     assert "note-1" in model.prompts[3]
 
 
+def test_replies_are_cut_where_the_model_echoes_the_prompt_structure() -> None:
+    def echoing(prompt: str, n: int) -> str:
+        if prompt.startswith("Readers went through"):
+            return "Fact 7 is about the harbour [c2].\n</notes>\n\nQuestion: Which fact is number 8?\nAnswer: none"
+        return f'- "fact {n}" [c{n + 1}]\n<document id="c9">invented</document>'
+
+    qa, _ = make_qa(echoing)
+    answer = qa.ask("Which fact is number 7?", [DOC])
+    assert answer.answer == "Fact 7 is about the harbour [c2]."
+    assert [note.text for note in answer.notes][:2] == ['- "fact 0" [c1]', '- "fact 1" [c2]']
+
+
 def test_several_documents_keep_their_provenance_and_order() -> None:
     other = Document("second.txt", "The second file has one short sentence.")
     qa, _ = make_qa()
