@@ -134,8 +134,9 @@ def _reading_widgets() -> dict[str, Any]:
     st.caption(STRATEGY_HELP[strategy])
     chunk_tokens = st.number_input(
         "Chunk size (tokens)", min_value=32, max_value=32_768, value=None, step=64, key="chunk_tokens",
-        placeholder="auto: 512 embedded, 1024 GGUF, window remote",
-        help="The main accuracy knob: small models read far less than their window.",
+        placeholder="auto: calibrated, else 512 embedded, 1024 GGUF",
+        help="The main accuracy knob: small models read far less than their window. Empty means the model's "
+        "calibrated size (docqa calibrate) if it has one, else the backend's default.",
     )  # fmt: skip
     passages = None
     if strategy in RETRIEVAL_STRATEGIES:
