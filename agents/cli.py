@@ -98,13 +98,12 @@ def add_reading_options(parser: argparse.ArgumentParser, *, chunk_sweep: bool = 
     reading.add_argument("--answer-tokens", type=int, help="longest answer the manager may write (default 384)")
 
 
-def add_output_options(parser: argparse.ArgumentParser) -> None:
+def add_output_options(
+    parser: argparse.ArgumentParser,
+    json_help: str = "print one JSON object (answer, notes, usage, timings) instead of the answer text",
+) -> None:
     output = parser.add_argument_group("output")
-    output.add_argument(
-        "--json",
-        action="store_true",
-        help="print one JSON object (answer, notes, usage, timings) instead of the answer text",
-    )
+    output.add_argument("--json", action="store_true", help=json_help)
     output.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
 
@@ -175,7 +174,7 @@ def _add_calibrate_command(commands: Any) -> None:
     trials.add_argument("--filler", help="text file to plant the codes in (default: the bundled sample report)")
     trials.add_argument("--seed", type=int, default=0, help="seed for codes, places and filler offsets (default 0)")
     trials.add_argument("--no-save", action="store_true", help="print the result without storing it")
-    add_output_options(calibrate)
+    add_output_options(calibrate, "print one JSON object: the result per length and every trial with its answer")
 
 
 def _int_list(value: str) -> list[int]:

@@ -43,7 +43,7 @@ def _add_run_command(commands: Any) -> None:
     run.add_argument("--retry-errors", action="store_true", help="run the examples that failed before again")
     add_model_options(run)
     add_reading_options(run, chunk_sweep=True)
-    add_output_options(run)
+    add_output_options(run, "print what the run did as one JSON object instead of the report")
 
 
 def add_eval_commands(subparsers: Any) -> None:
