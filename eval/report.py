@@ -150,14 +150,18 @@ def _overall(cells: Sequence[Cell], strategies: Sequence[str]) -> list[str]:
     return lines
 
 
-def _settings_lines(run_info: dict[str, Any]) -> list[str]:
+def _settings_lines(run_info: dict[str, Any], records: Sequence[dict[str, Any]]) -> list[str]:
     settings = run_info.get("settings", {})
-    backend, chunking = settings.get("backend", {}), settings.get("chunking", {})
+    backend = settings.get("backend", {})
     model = backend.get("model_path") or backend.get("model") or "embedded SmolLM2-135M-Instruct"
+    sizes = run_info.get("chunk_sizes") or []
+    # What coa and coa-rag actually read with: a calibrated or recommended default leaves no other trace.
+    used = sorted({r["chunk_budget"] for r in records if r.get("chunk_budget") and r["strategy"] in ("coa", "coa-rag")})
+    asked = ", ".join(map(str, sizes)) if sizes else "the model's default (calibrated, else recommended)"
     return [
         f"- backend: {backend.get('kind', '?')}, model: {model}",
-        f"- context window: {backend.get('context_window') or 'the model default'}, "
-        f"chunk tokens: {chunking.get('chunk_tokens') or 'the backend default'}",
+        f"- context window: {backend.get('context_window') or 'the model default'}, chunk tokens: {asked}"
+        + (f"; chunks read: {', '.join(map(str, used))} tokens" if used else ""),
         f"- datasets: {', '.join(run_info.get('datasets', [])) or '?'}; "
         f"{run_info.get('limit') or 'all'} examples per dataset, seed {run_info.get('seed')}",
     ]
@@ -207,7 +211,7 @@ def render_markdown(
     records: Sequence[dict[str, Any]] = (),
 ) -> str:
     """The report's text; with ``records`` from a chunk-size sweep, a section on chunk size."""
-    lines = ["# Evaluation report", "", *_settings_lines(run_info), ""]
+    lines = ["# Evaluation report", "", *_settings_lines(run_info, records), ""]
     lines += ["## Per task and strategy", "", *_table(cells), ""]
     lines += ["## Per strategy", "", *_overall(cells, strategies), ""]
     if chunk_sweep(records)[1]:

@@ -234,6 +234,7 @@ def test_chunk_sizes_are_compared_for_the_chunked_strategies_only(dataset: Path,
 
     report = (out / "report.md").read_text(encoding="utf-8")
     assert "| codes | f1 | coa @40 | 75.0 | 4 | 1 |" in report and "| codes | f1 | coa @80 | 75.0 | 4 | 1 |" in report
+    assert "chunk tokens: 40, 80; chunks read: 40, 80 tokens" in report
     assert "## Score against chunk size" in report and "| coa | 75.0 | 75.0 |" in report
     assert "Not chunked, for reference: full 75.0." in report
     assert (out / "score_vs_chunk_size.png").read_bytes().startswith(b"\x89PNG")
