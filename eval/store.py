@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 from collections.abc import Iterator
@@ -112,9 +113,23 @@ UNFINGERPRINTED: dict[str, Any] = {
 what cannot change an answer."""
 
 
+def prompt_fingerprints(settings: Settings) -> dict[str, str]:
+    """A short hash of each prompt the run uses (bundled or from ``prompts_dir``): editing one changes answers."""
+    from prompts import PLACEHOLDERS, load_prompt
+
+    return {
+        name: hashlib.sha256(load_prompt(name, settings.prompts_dir).text.encode()).hexdigest()[:12]
+        for name in PLACEHOLDERS
+    }
+
+
 def run_fingerprint(settings: Settings, seed: int) -> dict[str, Any]:
-    """What must match to resume a run: the settings that can change an answer, and the seed."""
-    return {"settings": settings.model_dump(mode="json", exclude=UNFINGERPRINTED), "seed": seed}
+    """What must match to resume a run: the settings and prompts that can change an answer, and the seed."""
+    return {
+        "settings": settings.model_dump(mode="json", exclude=UNFINGERPRINTED),
+        "prompts": prompt_fingerprints(settings),
+        "seed": seed,
+    }
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:

@@ -128,6 +128,12 @@ def test_resuming_with_other_settings_or_seed_is_refused(dataset: Path, tmp_path
         run(dataset, out, settings=fake_settings(workers={"max_tokens": 48}))
     with pytest.raises(ConfigError, match="seed: 0 → 1"):
         run(dataset, out, seed=1)
+    edited = tmp_path / "prompts"
+    edited.mkdir()
+    worker = (Path(__file__).parent.parent / "prompts" / "worker.txt").read_text(encoding="utf-8")
+    (edited / "worker.txt").write_text(worker.replace("Write new notes", "Write fresh notes"), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"other settings \(prompts\.worker: '[0-9a-f]{12}' → '[0-9a-f]{12}'"):
+        run(dataset, out, settings=fake_settings(prompts_dir=str(edited)))
     assert len(read_records(out)) == 10
     # where the embeddings are cached, threads and timeouts cannot change an answer
     elsewhere = fake_settings(
