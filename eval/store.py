@@ -8,8 +8,8 @@
     runs/NAME/run.lock        held while a run writes here, so two runs never write to one folder
     runs/NAME/report.md, *.png  written by eval.report
 
-A run folder may be resumed and grown (more examples, more strategies) only with the same
-settings and seed: otherwise its results would mix answers of different configurations.
+A run folder may be resumed and grown (more examples, strategies or chunk sizes) only with the
+same settings, prompts and seed: otherwise its results would mix answers of different configurations.
 """
 
 from __future__ import annotations
