@@ -93,17 +93,21 @@ class Calibration:
         return data
 
 
-def filler_sentences(text: str) -> list[str]:
-    """The filler's sentences, whitespace-normalised, blank ones dropped."""
+Filler = Sequence[tuple[str, int]]
+"""Filler sentences, each with its token count (counted once, then reused by every trial)."""
+
+
+def measure_filler(text: str, count_tokens: Callable[[str], int]) -> list[tuple[str, int]]:
+    """The filler's sentences, whitespace-normalised and blank ones dropped, with their token counts."""
     sentences = [" ".join(text[start:end].split()) for start, end in split_sentences(text)]
-    sentences = [s for s in sentences if s]
-    if not sentences:
+    filler = [(sentence, count_tokens(sentence + " ")) for sentence in sentences if sentence]
+    if not filler:
         raise InputError("the calibration filler has no text", help="pass --filler with a text file of real prose")
-    return sentences
+    return filler
 
 
 def plant(
-    sentences: Sequence[str], length: int, depth: float, rng: random.Random, count_tokens: Callable[[str], int]
+    filler: Filler, length: int, depth: float, rng: random.Random, count_tokens: Callable[[str], int]
 ) -> tuple[str, str, str]:
     """A context of about ``length`` tokens with a code planted at ``depth``; returns (context, question, code).
 
@@ -113,17 +117,16 @@ def plant(
     place, code = rng.choice(PLACES), f"{rng.randrange(10_000, 100_000)}"
     fact = f"The access code for the {place} is {code}."
     room = length - count_tokens(fact)
-    sizes = [count_tokens(sentence + " ") for sentence in sentences]
     chosen: list[str] = []
-    used, position, skipped = 0, rng.randrange(len(sentences)), 0
-    while skipped < len(sentences):  # stop once no sentence fits what is left
-        index = position % len(sentences)
+    used, position, skipped = 0, rng.randrange(len(filler)), 0
+    while skipped < len(filler):  # stop once no sentence fits what is left
+        sentence, tokens = filler[position % len(filler)]
         position += 1
-        if used + sizes[index] > room:
+        if used + tokens > room:
             skipped += 1
             continue
-        chosen.append(sentences[index])
-        used += sizes[index]
+        chosen.append(sentence)
+        used += tokens
         skipped = 0
     chosen.insert(round(depth * len(chosen)), fact)
     return " ".join(chosen), f"What is the access code for the {place}?", code
@@ -164,7 +167,7 @@ def calibrate(
     """
     _check_options(lengths, depths, trials_per_depth, min_accuracy)
     backend = backend or create_backend(settings.backend)
-    sentences = filler_sentences(filler if filler is not None else _sample_filler())
+    measured = measure_filler(filler if filler is not None else _sample_filler(), backend.count_tokens)
     from agents.api import DocQA  # the API builds on this module
 
     settings = _reader_settings(settings)
@@ -185,7 +188,7 @@ def calibrate(
         found = 0
         for depth in depths:
             for _ in range(trials_per_depth):
-                context, question, code = plant(sentences, length, depth, rng, backend.count_tokens)
+                context, question, code = plant(measured, length, depth, rng, backend.count_tokens)
                 answer = reader.ask(question, [Document("calibration.txt", context)]).answer
                 trial = Trial(backend.count_tokens(context), depth, code, answer, code in answer)
                 found += trial.found

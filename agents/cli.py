@@ -252,10 +252,10 @@ def calibrate(args: argparse.Namespace) -> int:
     """``docqa calibrate``: print one line per trial and a table, then store the effective window."""
     from agents.calibration import calibrate as run_calibration
     from agents.calibration import save_calibration
-    from retrieval.loaders import load_documents
+    from retrieval.loaders import load_document
 
     settings = settings_from_args(args)
-    filler = load_documents([args.filler])[0].text if args.filler else None
+    filler = load_document(args.filler).text if args.filler else None
 
     def on_trial(trial: Any) -> None:
         if not args.quiet:

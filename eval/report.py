@@ -167,7 +167,11 @@ def _settings_lines(run_info: dict[str, Any], records: Sequence[dict[str, Any]])
     ]
 
 
-def chunk_sweep(records: Sequence[dict[str, Any]]) -> tuple[list[int], dict[str, dict[int, float | None]]]:
+ChunkSweep = tuple[list[int], dict[str, dict[int, float | None]]]
+"""The chunk sizes compared, and per strategy run at several of them, its score at each size."""
+
+
+def chunk_sweep(records: Sequence[dict[str, Any]]) -> ChunkSweep:
     """The chunk sizes compared, and for each strategy run at several its score (mean over tasks) per size."""
     swept = [s for s in dict.fromkeys(r["strategy"] for r in records) if len(_chunk_sizes(records, s)) > 1]
     sizes = sorted({r["chunk_tokens"] for r in records if r["strategy"] in swept and r.get("chunk_tokens")})
@@ -182,8 +186,8 @@ def chunk_sweep(records: Sequence[dict[str, Any]]) -> tuple[list[int], dict[str,
     return sizes, scores
 
 
-def _chunk_lines(records: Sequence[dict[str, Any]], cells: Sequence[Cell], strategies: Sequence[str]) -> list[str]:
-    sizes, scores = chunk_sweep(records)
+def _chunk_lines(sweep: ChunkSweep, cells: Sequence[Cell], strategies: Sequence[str]) -> list[str]:
+    sizes, scores = sweep
     lines = [
         "## Score against chunk size",
         "",
@@ -214,8 +218,9 @@ def render_markdown(
     lines = ["# Evaluation report", "", *_settings_lines(run_info, records), ""]
     lines += ["## Per task and strategy", "", *_table(cells), ""]
     lines += ["## Per strategy", "", *_overall(cells, strategies), ""]
-    if chunk_sweep(records)[1]:
-        lines += _chunk_lines(records, cells, strategies)
+    sweep = chunk_sweep(records)
+    if sweep[1]:
+        lines += _chunk_lines(sweep, cells, strategies)
     lines += [
         "Scores are percentages of each task's metric (see `eval/metrics.py`), averaged over the answered "
         "examples (n); failed examples are counted under errors and not scored. Token and call counts are "
@@ -286,9 +291,9 @@ def plot_score_vs_length(records: Sequence[dict[str, Any]], strategies: Sequence
     figure.savefig(path, dpi=110)
 
 
-def plot_score_vs_chunk_size(records: Sequence[dict[str, Any]], cells: Sequence[Cell], path: Path) -> None:
+def plot_score_vs_chunk_size(sweep: ChunkSweep, cells: Sequence[Cell], path: Path) -> None:
     """One line per chunked strategy over the chunk sizes; the other strategies as dashed levels."""
-    sizes, scores = chunk_sweep(records)
+    sizes, scores = sweep
     figure = _figure(6.0, 3.8)
     axes = figure.subplots()
     for strategy, by_size in scores.items():
@@ -324,8 +329,9 @@ def write_report(out_dir: str | Path) -> Path:
         plot_scores_by_strategy(cells, strategies, out_dir / SCORES_PLOT)
         plot_score_vs_length(records, strategies, out_dir / LENGTH_PLOT)
         plots = [SCORES_PLOT, LENGTH_PLOT]
-        if chunk_sweep(records)[1]:
-            plot_score_vs_chunk_size(records, cells, out_dir / CHUNK_PLOT)
+        sweep = chunk_sweep(records)
+        if sweep[1]:
+            plot_score_vs_chunk_size(sweep, cells, out_dir / CHUNK_PLOT)
             plots.append(CHUNK_PLOT)
     report = out_dir / REPORT_FILE
     report.write_text(render_markdown(cells, strategies, run_info, plots, records), encoding="utf-8")

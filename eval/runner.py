@@ -117,7 +117,7 @@ def check_options(strategies: Sequence[str], limit: int | None, settings: Settin
 
 def check_chunk_sizes(chunk_sizes: Sequence[int] | None, settings: Settings) -> list[int] | None:
     """The chunk sizes to compare, without repeats; a single ``chunking.chunk_tokens`` setting is a sweep of one."""
-    if chunk_sizes is None or not chunk_sizes:
+    if not chunk_sizes:
         return None if settings.chunking.chunk_tokens is None else [settings.chunking.chunk_tokens]
     too_small = [size for size in chunk_sizes if size < MIN_CHUNK_TOKENS]
     if too_small:

@@ -55,7 +55,7 @@ def settings(tmp_path: Path, **chunking: object) -> Settings:
 
 def test_plant_builds_a_context_of_about_the_length_with_the_fact_at_its_depth() -> None:
     sentences = [f"Filler sentence number {i} is here." for i in range(50)]  # 6 words each
-    context, question, code = plant(sentences, 200, 0.5, random.Random(1), words)
+    context, question, code = plant([(s, words(s)) for s in sentences], 200, 0.5, random.Random(1), words)
     fact = FACT.search(context)
     assert fact is not None and fact.group(2) == code and fact.group(1) in PLACES
     assert question == f"What is the access code for the {fact.group(1)}?"
