@@ -59,6 +59,11 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
         choices=["none", "quantized", "snapkv", "homer"],
         help="KV-cache compression for the transformers backend (default none)",
     )
+    group.add_argument(
+        "--cache-budget",
+        type=int,
+        help="cached tokens kept by snapkv and homer (default 1024); homer reads up to 4 times this in one call",
+    )
 
 
 def add_reading_options(parser: argparse.ArgumentParser, *, chunk_sweep: bool = False) -> None:
@@ -204,6 +209,7 @@ def settings_from_args(args: argparse.Namespace) -> Any:
         "context_window": option("context_window"),
         "kv_type": option("kv_type"),
         "compression": option("compression"),
+        "cache_budget": option("cache_budget"),
     }
     sections: dict[str, Any] = {
         "backend": backend,

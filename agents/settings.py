@@ -65,7 +65,8 @@ class BackendSettings(_Section):
     compression: Compression = "none"
     """KV-cache compression for the ``transformers`` backend."""
     cache_budget: int = Field(default=1024, ge=16)
-    """Cached tokens kept by ``snapkv`` and ``homer`` (per layer and head)."""
+    """Cached tokens kept by ``snapkv`` and ``homer`` (per layer and head). ``homer`` reads up to 4 chunks of
+    this size in one call, so raise it to read more in one call."""
 
 
 class ChunkingSettings(_Section):

@@ -115,9 +115,9 @@ def test_homer_without_pruning_on_one_chunk_is_the_plain_model(driver: DecoderDr
 
 
 def test_homer_chunks_keep_positions_within_a_chunk(driver: DecoderDriver) -> None:
-    prompt = make_prompt(900)
+    prompt = make_prompt(540)  # 508 context tokens; 128 fit a chunk beside the 32 of instruction and question
     schedule = plan(prompt, 160, driver.num_layers)
-    assert (schedule.chunks, schedule.height) == (8, 3)
+    assert (schedule.chunks, schedule.height) == (4, 2)
     assert schedule.layers_at(schedule.height).stop == driver.num_layers
     _, positions = chunk_token_ids(prompt, schedule.chunks)
     assert max(max(p) for p in positions) < 160
@@ -125,6 +125,18 @@ def test_homer_chunks_keep_positions_within_a_chunk(driver: DecoderDriver) -> No
         state = Homer(160).prefill(driver, prompt)
     assert state.next_position <= 160
     assert cache_length(state.cache) == 160
+
+
+def test_homer_merges_at_most_four_chunks_and_still_keeps_its_budget(driver: DecoderDriver) -> None:
+    prompt = make_prompt(900)  # 868 context tokens would need 8 chunks of 160
+    schedule = plan(prompt, 160, driver.num_layers)
+    assert (schedule.chunks, schedule.height) == (4, 2)
+    _, positions = chunk_token_ids(prompt, schedule.chunks)
+    assert max(max(p) for p in positions) == 12 + 217 + 20 - 1  # longer chunks instead of more of them
+    with torch.inference_mode():
+        state = Homer(160).prefill(driver, prompt)
+    assert cache_length(state.cache) == 160
+    assert len(greedy(driver, Homer(160), prompt, n=3)) == 3
 
 
 def test_homer_refuses_a_budget_the_instruction_and_question_fill(driver: DecoderDriver) -> None:

@@ -25,11 +25,13 @@ def test_run_options_reuse_the_ask_options() -> None:
     args = parse(
         "run", "--dataset", "a.jsonl,b.jsonl", "--dataset", "c.jsonl", "--out", "runs/x",
         "--context-window", "2048", "--chunk-tokens", "512,1024", "--limit", "5", "--concurrency", "2",
+        "--backend", "transformers", "--compression", "homer", "--cache-budget", "2048",
     )  # fmt: skip
     assert dataset_paths(args.dataset) == [Path("a.jsonl"), Path("b.jsonl"), Path("c.jsonl")]
     assert (args.limit, args.seed, args.concurrency, args.retry_errors) == (5, 0, 2, False)
     settings = settings_from_args(args)
     assert (settings.backend.context_window, settings.chunking.chunk_tokens) == (2048, None)
+    assert (settings.backend.compression, settings.backend.cache_budget) == ("homer", 2048)
     assert args.chunk_sweep == [512, 1024]  # compared within the run, see test_eval_runner
     assert _strategies(args) == ["coa", "rag-reorder", "full"]
     assert _strategies(parse("run", "--dataset", "a", "--out", "o", "--strategies", "full, rag")) == ["full", "rag"]

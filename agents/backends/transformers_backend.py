@@ -39,8 +39,9 @@ CONVERTED_DIR = Path("~/.cache/docqa/transformers")
 """Converted copies of GGUF files (safetensors + tokenizer), so that only the first load is slow."""
 DEFAULT_CONTEXT_CAP = 32768
 """Without a configured window, use the model's trained window up to this many tokens."""
-HOMER_MAX_CHUNKS = 32
-"""``homer`` reads up to this many ``cache_budget``-token chunks in one call (or the model's window, if more)."""
+HOMER_MAX_CHUNKS = 4
+"""``homer`` reads up to this many ``cache_budget``-token chunks in one call (``agents.compression.homer``
+merges no more: a 0.5B model finds nothing after merging 8)."""
 DOCUMENT_OPEN, DOCUMENT_CLOSE = "<document", "</document>"
 """How docqa marks document text in prompts (``agents.materials``): the context that HOMER chunks."""
 FALLBACK_PREFIX_TOKENS, FALLBACK_SUFFIX_TOKENS = 16, 64
@@ -241,15 +242,18 @@ class TransformersChatModel(BaseChatModel):
 
 
 def readable_window(compression: str, model_window: int, cache_budget: int) -> int:
-    """Tokens one call can read. ``homer`` reads up to 32 budget-sized chunks, even past the model's window
-    (positions stay within a chunk); the others read what the model reads (snapkv and quantized only
-    hold less while decoding).
+    """Tokens one call can read. ``homer`` reads 4 budget-sized chunks, even past the model's window
+    (positions stay within a chunk), and no more even where the model's window is larger: to read
+    more, raise ``cache_budget``. The others read what the model reads (snapkv and quantized only hold
+    less while decoding).
 
-    >>> readable_window("homer", 8192, 1024), readable_window("snapkv", 8192, 1024)
-    (32768, 8192)
+    >>> readable_window("homer", 32768, 1024), readable_window("homer", 8192, 4096)
+    (4096, 16384)
+    >>> readable_window("snapkv", 8192, 1024)
+    8192
     """
     if compression == "homer":
-        return max(model_window, HOMER_MAX_CHUNKS * cache_budget)
+        return HOMER_MAX_CHUNKS * cache_budget
     return model_window
 
 

@@ -1,8 +1,8 @@
 """HOMER-style hierarchical context merging (Song et al., ICLR 2024, arXiv 2404.10308), on CPU.
 
-A driver loop over the model's layers, not a patch of transformers. The context is cut into a
-power-of-two number of chunks, each ``instruction + context slice + question`` with positions local to
-the chunk, so no position exceeds ``budget``. Leaves go through the warm-up layers plus one block on
+A driver loop over the model's layers, not a patch of transformers. The context is cut into 1, 2
+or 4 chunks, each ``instruction + context slice + question`` with positions local to the chunk, so
+positions stay near ``budget``. Leaves go through the warm-up layers plus one block on
 their own; at the last layer of every block, the context tokens least attended by the chunk's final
 token are dropped (pre-softmax logit, max over heads) so that two siblings fit one chunk, then siblings
 merge (instruction and question averaged, contexts concatenated) and climb the next block together.
@@ -14,7 +14,8 @@ Differences from the paper's code: no calibration bias is subtracted from the si
 published biases come without the script that made them; HOMER subtracts a per-layer bias indexed by
 distance to the last token); pruning happens after a block's last layer rather than between its
 attention and MLP (the MLP is per token, so kept tokens get the same values); the schedule, targets
-and merge follow the paper's code, with SDPA attention in float32 on CPU.
+and merge follow the paper's code, with SDPA attention in float32 on CPU; at most 4 chunks (the paper
+merges up to 16 with Llama-2-7B; see ``MAX_MERGE_LEVELS`` for what a 0.5B model does at 8).
 """
 
 from __future__ import annotations
@@ -31,6 +32,10 @@ from agents.errors import ConfigError, ContextOverflowError
 
 WARMUP_FRACTION = 12 / 32
 """Layers every leaf passes before any merging: the paper's 12 of Llama-2-7B's 32."""
+MAX_MERGE_LEVELS = 2
+"""At most 4 chunks. Measured (bench/kv_compression.py, Qwen2.5-Coder-0.5B-Instruct): passkeys found
+through 4 chunks at 2k and 4k tokens, none at 8 chunks at either length, even with pruning off or
+with 5 layers per merge level instead of 3. Inputs that would need more chunks get longer ones."""
 
 
 @dataclass(frozen=True)
@@ -52,10 +57,15 @@ class Schedule:
 
 
 def plan(prompt: PromptParts, budget: int, num_layers: int) -> Schedule:
-    """The merge schedule for ``prompt`` (HOMER's ``create_homer_prefix``).
+    """The merge schedule for ``prompt`` (HOMER's ``create_homer_prefix``), with at most 4 chunks.
+
+    Chunks hold ``budget`` tokens each, or more where 4 of that size cannot hold the context; the
+    backend's window (4 × ``budget``) keeps that excess to the instruction and question repeated.
 
     >>> plan(PromptParts(list(range(100)), prefix_len=10, suffix_len=10), budget=40, num_layers=8)
     Schedule(chunks=4, height=2, leaf_layers=range(0, 6), block=1)
+    >>> plan(PromptParts(list(range(120)), prefix_len=10, suffix_len=10), budget=40, num_layers=8).chunks
+    4
     """
     slice_room = budget - prompt.prefix_len - prompt.suffix_len
     if slice_room < 2:
@@ -64,7 +74,7 @@ def plan(prompt: PromptParts, budget: int, num_layers: int) -> Schedule:
             f"({prompt.prefix_len + prompt.suffix_len} tokens)",
             help="raise cache_budget",
         )
-    height = math.ceil(math.log2(max(1, math.ceil(prompt.context_len / slice_room))))
+    height = min(MAX_MERGE_LEVELS, math.ceil(math.log2(max(1, math.ceil(prompt.context_len / slice_room)))))
     warmup = round(num_layers * WARMUP_FRACTION)
     block = (num_layers - warmup) // (height + 1)
     if block < 1:
