@@ -29,6 +29,7 @@ from agents.backends.llamacpp import embedded_model_path
 from agents.backends.messages import chat_result, to_openai_messages
 from agents.compression import CacheCompressor, PromptParts, cache_bytes, cache_length, compressor_for
 from agents.compression.driver import DecoderDriver
+from agents.compression.homer import MAX_MERGE_LEVELS
 from agents.errors import ConfigError, ContextOverflowError
 from agents.settings import BackendSettings
 
@@ -39,9 +40,8 @@ CONVERTED_DIR = Path("~/.cache/docqa/transformers")
 """Converted copies of GGUF files (safetensors + tokenizer), so that only the first load is slow."""
 DEFAULT_CONTEXT_CAP = 32768
 """Without a configured window, use the model's trained window up to this many tokens."""
-HOMER_MAX_CHUNKS = 4
-"""``homer`` reads up to this many ``cache_budget``-token chunks in one call (``agents.compression.homer``
-merges no more: a 0.5B model finds nothing after merging 8)."""
+HOMER_MAX_CHUNKS = 2**MAX_MERGE_LEVELS
+"""``homer`` reads up to this many ``cache_budget``-token chunks in one call (4: see ``MAX_MERGE_LEVELS``)."""
 DOCUMENT_OPEN, DOCUMENT_CLOSE = "<document", "</document>"
 """How docqa marks document text in prompts (``agents.materials``): the context that HOMER chunks."""
 FALLBACK_PREFIX_TOKENS, FALLBACK_SUFFIX_TOKENS = 16, 64
