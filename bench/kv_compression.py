@@ -189,13 +189,14 @@ def row_key(row: dict[str, Any]) -> tuple[str, int, int | None]:
 def save(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
     """Merge into the results file: a new row replaces the old one for the same configuration, length and budget."""
     old = json.loads(RESULTS.read_text(encoding="utf-8"))["rows"] if RESULTS.is_file() else []
-    fresh = {row_key(r | {"cache_budget": args.cache_budget}) for r in rows}
     stamp = {
         "model": args.model.name, "seeds": args.seeds, "depths": args.depths, "cache_budget": args.cache_budget,
         "threads": args.threads, "date": time.strftime("%Y-%m-%d"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, python {platform.python_version()}",
     }  # fmt: skip
-    merged = [r for r in old if row_key(r) not in fresh] + [r | stamp for r in rows]
+    stamped = [r | stamp for r in rows]
+    fresh = {row_key(r) for r in stamped}
+    merged = [r for r in old if row_key(r) not in fresh] + stamped
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({"rows": merged}, indent=1) + "\n", encoding="utf-8")
 
