@@ -43,6 +43,8 @@ class Cell:
     prompt_tokens: float | None
     model_calls: float | None
     seconds: float | None
+    retrieve_seconds: float | None
+    """The part of ``seconds`` spent finding passages; None for strategies that do not retrieve."""
     doc_tokens: float | None
 
 
@@ -87,6 +89,7 @@ def make_cell(task: str, strategy: str, records: Sequence[dict[str, Any]]) -> Ce
         prompt_tokens=_mean(r["prompt_tokens"] for r in answered),
         model_calls=_mean(r["model_calls"] for r in answered),
         seconds=_mean(r["seconds"] for r in answered),
+        retrieve_seconds=_mean((r.get("timings") or {}).get("retrieve_s") for r in answered),
         doc_tokens=_mean(r["doc_tokens"] for r in records),
     )
 
@@ -122,13 +125,14 @@ def _fmt(value: float | None, digits: int = 1) -> str:
 
 def _table(cells: Sequence[Cell]) -> list[str]:
     lines = [
-        "| task | metric | strategy | score | n | errors | mean prompt tokens | mean model calls | mean seconds |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|",
+        "| task | metric | strategy | score | n | errors | mean prompt tokens | mean model calls | mean seconds "
+        "| of which retrieval |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for c in cells:
         lines.append(
             f"| {c.task} | {c.metric} | {c.strategy} | {_fmt(c.score)} | {c.n} | {c.errors} | "
-            f"{_fmt(c.prompt_tokens, 0)} | {_fmt(c.model_calls)} | {_fmt(c.seconds)} |"
+            f"{_fmt(c.prompt_tokens, 0)} | {_fmt(c.model_calls)} | {_fmt(c.seconds)} | {_fmt(c.retrieve_seconds)} |"
         )
     return lines
 
@@ -224,7 +228,9 @@ def render_markdown(
     lines += [
         "Scores are percentages of each task's metric (see `eval/metrics.py`), averaged over the answered "
         "examples (n); failed examples are counted under errors and not scored. Token and call counts are "
-        "per answered example; model calls answered from the cache count as calls, and take almost no time.",
+        "per answered example; model calls answered from the cache count as calls, and take almost no time. "
+        "Retrieval seconds are the part spent finding passages: the first strategy to see a document embeds "
+        "all of its passages, and the strategies after it reuse that index (– where not recorded).",
         "",
     ]
     lines += [f"![{plot}]({plot})" for plot in plots]

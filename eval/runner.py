@@ -157,12 +157,13 @@ def build_record(
         error = {"type": type(outcome).__name__, "message": str(outcome)}
         usage: dict[str, Any] = {"prompt_tokens": None, "completion_tokens": None, "model_calls": None}
         record.update(prediction=None, scores=None, score=None, **usage, chunk_budget=None)
-        record.update(seconds=round(seconds, 3), error=error)
+        record.update(seconds=round(seconds, 3), timings=None, error=error)
     else:
         scores = score_prediction(outcome.answer, example.answers, example.metric)
         record.update(prediction=outcome.answer, scores=scores, score=scores["score"], **outcome.usage)
         record.update(chunk_budget=outcome.chunk_budget)
-        record.update(seconds=round(outcome.timings.get("total_s", seconds), 3), error=None)
+        timings = {name: round(value, 3) for name, value in outcome.timings.items()}
+        record.update(seconds=timings.get("total_s", round(seconds, 3)), timings=timings, error=None)
     record["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     return record
 

@@ -55,7 +55,7 @@ def test_every_pair_is_recorded_with_prediction_scores_usage_and_errors(dataset:
     assert right["model_calls"] >= 3  # several workers and the manager
     assert records[("codes/q0", "full")]["model_calls"] == 1
     assert right["prompt_tokens"] > right["completion_tokens"] > 0
-    assert right["doc_tokens"] and right["doc_chars"] and right["seconds"] is not None
+    assert right["doc_tokens"] and right["doc_chars"] and right["seconds"] == right["timings"]["total_s"]
     assert records[("codes/q2", "coa")]["prediction"] == "WORD-2" and records[("codes/q2", "coa")]["score"] == 0.0
     failed = records[("codes/q3", "full")]
     assert failed["prediction"] is None and failed["score"] is None and failed["scores"] is None
@@ -73,6 +73,22 @@ def test_report_counts_errors_apart_from_scores(dataset: Path, tmp_path: Path) -
     assert "| coa | 75.0 | 1 | 4 | 1 |" in report
     for plot in ("score_by_strategy.png", "score_vs_length.png"):
         assert (out / plot).read_bytes().startswith(b"\x89PNG") and f"]({plot})" in report
+
+
+def test_the_report_shows_the_seconds_spent_retrieving(dataset: Path, tmp_path: Path) -> None:
+    """rag's time includes building the passage index; the report shows that part on its own."""
+    settings = fake_settings(retrieval={"index_dir": tmp_path / "index"})
+    out = tmp_path / "run"
+    run(dataset, out, settings=settings, strategies=["rag", "full"], limit=2, report=True)
+    records = by_key(out)
+    rag = [r for (_, strategy), r in records.items() if strategy == "rag"]
+    assert all(0 < r["timings"]["retrieve_s"] <= r["seconds"] for r in rag)
+    assert all("retrieve_s" not in r["timings"] for (_, strategy), r in records.items() if strategy == "full")
+
+    report = (out / "report.md").read_text(encoding="utf-8")
+    mean = sum(r["timings"]["retrieve_s"] for r in rag) / len(rag)
+    assert re.search(rf"\| codes \| f1 \| rag \| .* \| {mean:,.1f} \|\n", report)
+    assert re.search(r"\| codes \| f1 \| full \| .* \| [\d.,]+ \| – \|\n", report)
 
 
 def test_a_second_identical_run_makes_no_model_calls(tmp_path: Path) -> None:
