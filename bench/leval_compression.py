@@ -70,7 +70,13 @@ def run_folder(results_dir: Path, config: str) -> Path:
 
 def run_worker(args: argparse.Namespace) -> dict[str, Any]:
     """Inside the subprocess: answer the questions not yet in the folder; report what ran and the peak memory."""
-    from eval.runner import run_eval
+    from eval.runner import EvalProgress, run_eval
+
+    def report(progress: EvalProgress) -> None:
+        if progress.record is not None:
+            record = progress.record
+            print(f"{args.worker} {progress.done}/{progress.total} {record['example_id']}: score {record['score']}, "
+                  f"{record['seconds']} s", file=sys.stderr, flush=True)  # fmt: skip
 
     summary = run_eval(
         [args.dataset],
@@ -79,6 +85,7 @@ def run_worker(args: argparse.Namespace) -> dict[str, Any]:
         args.seed,
         config_settings(args.worker, args),
         run_folder(args.results, args.worker),
+        on_progress=report,
     )
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"ran": summary.ran, "errors": summary.errors, "peak_mib": round(peak, 1)}
