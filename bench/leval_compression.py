@@ -6,11 +6,13 @@ questions with the ``full`` strategy through the batch evaluator, into its own r
 larger ``--limit`` only runs the new questions. Every configuration runs in a fresh subprocess, so
 its peak memory is its own.
 
-Besides each configuration's score, the table gives its agreement with the reference (uncompressed
-llama.cpp): the share of questions where it picks the same option (choice tasks), or the token F1
-of its answer against the reference's answer (open tasks). A small model scores near chance on
-these tasks, so its score says little about what compression costs; agreement says how often the
-compressed cache changes the answer the model would otherwise give. Rows are written to
+Besides each configuration's score, the table gives its agreement with the uncompressed run of the
+same engine (``llamacpp:f16`` for the KV types, ``transformers:none`` for the methods): the share of
+questions where both pick the same option, or neither picks one (choice tasks), or the token F1 of
+its answer against the uncompressed answer (open tasks). A small model scores near chance on these
+tasks, so its score says little about what compression costs; agreement says how often the
+compressed cache changes the answer the same model would otherwise give, and so which score
+it would get. Rows are written to
 ``bench/results/leval_compression.json`` (``--results`` moves both).
 
     python bench/leval_compression.py                                   # 20 quality questions, every configuration
@@ -38,9 +40,10 @@ REPO = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO / "bench" / "results"
 DEFAULT_MODEL = Path.home() / ".cache" / "gguf-models" / "qwen2.5-coder-0.5b.gguf"
 DEFAULT_DATASET = REPO.parent / "shared" / "data" / "leval" / "Closed-ended-tasks" / "quality.jsonl"
-REFERENCE = "llamacpp:f16"
+REFERENCES = {"llamacpp": "llamacpp:f16", "transformers": "transformers:none"}
+"""Each engine's uncompressed configuration, which its compressed ones are compared with."""
 CONFIGS = (
-    REFERENCE,
+    "llamacpp:f16",
     "llamacpp:q8_0",
     "llamacpp:q4_0",
     "transformers:none",
@@ -108,11 +111,12 @@ def run_config(config: str, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def agreement(record: dict[str, Any], reference: dict[str, Any]) -> float:
-    """1.0 when both pick the same option (choice tasks); else the token F1 between the two answers."""
+    """1.0 when both pick the same option or neither picks one (choice tasks, so both score the same);
+    else the token F1 between the two answers."""
     if record["metric"] in ("choice", "multi_choice"):
         multiple = record["metric"] == "multi_choice"
         mine = option_letters(record["prediction"], multiple=multiple)
-        return float(bool(mine) and mine == option_letters(reference["prediction"], multiple=multiple))
+        return float(mine == option_letters(reference["prediction"], multiple=multiple))
     return token_f1(record["prediction"], reference["prediction"])
 
 
@@ -120,13 +124,23 @@ def _mean(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def summarize(folder: Path, config: str, reference: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """One table row from a configuration's run folder, compared question by question with the reference."""
-    records = read_records(folder)
+def reference_of(config: str) -> str:
+    return REFERENCES[config.split(":")[0]]
+
+
+def answered_records(results: Path, config: str) -> list[dict[str, Any]]:
+    return [r for r in read_records(run_folder(results, config)) if not r["error"]]
+
+
+def summarize(results: Path, config: str) -> dict[str, Any]:
+    """One table row from a configuration's run folder, compared question by question with its engine's reference."""
+    records = read_records(run_folder(results, config))
+    reference = {r["example_id"]: r for r in answered_records(results, reference_of(config))}
     answered = [r for r in records if not r["error"]]
     paired = [(r, reference[r["example_id"]]) for r in answered if r["example_id"] in reference]
     return {
         "config": config,
+        "reference": reference_of(config),
         "n": len(answered),
         "errors": len(records) - len(answered),
         "score": _mean([100 * r["score"] for r in answered]),
@@ -142,10 +156,12 @@ def _fmt(value: float | None, digits: int = 1) -> str:
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:
-    base = next((r["seconds"] for r in rows if r["config"] == REFERENCE and r["seconds"]), None)
+    """Seconds also as a ratio to the same engine's uncompressed row, where that ran."""
+    seconds = {row["config"]: row["seconds"] for row in rows}
     print(f"{'config':22} {'n':>3} {'err':>3} {'score':>6} {'agree':>6} {'prompt tok':>10} {'seconds':>8} ", end="")
     print(f"{'x ref':>6} {'peak MiB':>9}")
     for row in rows:
+        base = seconds.get(row["reference"])
         ratio = row["seconds"] / base if base and row["seconds"] else None
         print(
             f"{row['config']:22} {row['n']:>3} {row['errors']:>3} {_fmt(row['score']):>6} "
@@ -191,15 +207,15 @@ def main() -> None:
     if args.worker:
         print(json.dumps(run_worker(args)))
         return
-    configs = [REFERENCE] + [c for c in args.configs if c != REFERENCE]  # the reference first: others compare to it
+    # Each engine's reference first: the others are compared with it.
+    configs = sorted(args.configs, key=lambda c: (CONFIGS.index(reference_of(c)), c != reference_of(c)))
     rows = []
     for config in configs:
         outcome = run_config(config, args)
         if "error" in outcome:
             print(f"{config}: {outcome['error']}", file=sys.stderr)
-        reference = {r["example_id"]: r for r in read_records(run_folder(args.results, REFERENCE)) if not r["error"]}
         peak = outcome.get("peak_mib") if outcome.get("ran") else None  # a run that loaded nothing new measured nothing
-        rows.append(summarize(run_folder(args.results, config), config, reference) | {"peak_mib": peak})
+        rows.append(summarize(args.results, config) | {"peak_mib": peak})
         save(rows[-1:], args)  # config by config: an interrupted benchmark keeps what it measured
     print()
     print_table(rows)
