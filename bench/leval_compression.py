@@ -47,6 +47,7 @@ CONFIGS = (
     "llamacpp:q8_0",
     "llamacpp:q4_0",
     "transformers:none",
+    "transformers:quantized",
     "transformers:snapkv",
     "transformers:homer",
 )
