@@ -8,12 +8,12 @@ its peak memory is its own.
 
 Besides each configuration's score, the table gives its agreement with the uncompressed run of the
 same engine (``llamacpp:f16`` for the KV types, ``transformers:none`` for the methods): the share of
-questions where both pick the same option, or neither picks one (choice tasks), or the token F1 of
-its answer against the uncompressed answer (open tasks). A small model scores near chance on these
-tasks, so its score says little about what compression costs; agreement says how often the
-compressed cache changes the answer the same model would otherwise give, and so which score
-it would get. Rows are written to
-``bench/results/leval_compression.json`` (``--results`` moves both).
+questions where both pick the same option, or neither picks one and both say the same (choice
+tasks), or the token F1 of its answer against the uncompressed answer (open tasks). A small model
+scores near chance on these tasks, so its score says little about what compression costs; agreement
+says how often the compressed cache changes the answer the same model would otherwise give, and so
+which score it would get. Rows are written to ``bench/results/leval_compression.json``
+(``--results`` moves both).
 
     python bench/leval_compression.py                                   # 20 quality questions, every configuration
     python bench/leval_compression.py --configs llamacpp:f16 llamacpp:q8_0 --limit 5
@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.settings import BackendSettings, ManagerSettings, Settings
-from eval.metrics import option_letters, token_f1
+from eval.metrics import normalize_answer, option_letters, token_f1
 from eval.store import read_records
 
 REPO = Path(__file__).resolve().parent.parent
@@ -112,13 +112,16 @@ def run_config(config: str, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def agreement(record: dict[str, Any], reference: dict[str, Any]) -> float:
-    """1.0 when both pick the same option or neither picks one (choice tasks, so both score the same);
-    else the token F1 between the two answers."""
+    """Choice tasks: 1.0 when both pick the same option, or neither picks one and both say the same
+    (normalised). Open tasks: the token F1 between the two answers."""
+    mine, theirs = record["prediction"], reference["prediction"]
     if record["metric"] in ("choice", "multi_choice"):
         multiple = record["metric"] == "multi_choice"
-        mine = option_letters(record["prediction"], multiple=multiple)
-        return float(mine == option_letters(reference["prediction"], multiple=multiple))
-    return token_f1(record["prediction"], reference["prediction"])
+        picked = option_letters(mine, multiple=multiple)
+        if picked or option_letters(theirs, multiple=multiple):
+            return float(picked == option_letters(theirs, multiple=multiple))
+        return float(normalize_answer(mine) == normalize_answer(theirs))
+    return token_f1(mine, theirs)
 
 
 def _mean(values: list[float]) -> float | None:
