@@ -76,7 +76,7 @@ def run_worker(args: argparse.Namespace) -> dict[str, Any]:
     """Inside the subprocess: answer the questions not yet in the folder; report what ran and the peak memory."""
     from eval.runner import EvalProgress, run_eval
 
-    def report(progress: EvalProgress) -> None:
+    def show(progress: EvalProgress) -> None:
         if progress.record is not None:
             record = progress.record
             print(f"{args.worker} {progress.done}/{progress.total} {record['example_id']}: score {record['score']}, "
@@ -89,7 +89,8 @@ def run_worker(args: argparse.Namespace) -> dict[str, Any]:
         args.seed,
         config_settings(args.worker, args),
         run_folder(args.results, args.worker),
-        on_progress=report,
+        on_progress=show,
+        report=False,  # the table below is the report; one-strategy plots say nothing
     )
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"ran": summary.ran, "errors": summary.errors, "peak_mib": round(peak, 1)}
