@@ -97,7 +97,7 @@ def run_worker(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_config(config: str, args: argparse.Namespace) -> dict[str, Any]:
-    """Run one configuration in a fresh subprocess; its progress bar goes to this terminal."""
+    """Run one configuration in a fresh subprocess; a line per answer goes to this terminal (stderr)."""
     command = [
         sys.executable, __file__, "--worker", config, "--dataset", str(args.dataset), "--limit", str(args.limit),
         "--seed", str(args.seed), "--model", str(args.model), "--window", str(args.window),

@@ -82,7 +82,8 @@ def test_the_report_shows_the_seconds_spent_retrieving(dataset: Path, tmp_path: 
     run(dataset, out, settings=settings, strategies=["rag", "full"], limit=2, report=True)
     records = by_key(out)
     rag = [r for (_, strategy), r in records.items() if strategy == "rag"]
-    assert all(0 < r["timings"]["retrieve_s"] <= r["seconds"] for r in rag)
+    assert all(0 <= r["timings"]["retrieve_s"] <= r["seconds"] for r in rag)
+    assert max(r["timings"]["retrieve_s"] for r in rag) > 0  # the first one embeds the document
     assert all("retrieve_s" not in r["timings"] for (_, strategy), r in records.items() if strategy == "full")
 
     report = (out / "report.md").read_text(encoding="utf-8")
