@@ -14,7 +14,10 @@ from agents.backends import create_backend
 from agents.backends.transformers_backend import TransformersChatModel
 from agents.compression.homer import plan
 from agents.errors import ConfigError, ContextOverflowError
+from agents.materials import render_block
 from agents.settings import BackendSettings
+from prompts import load_prompts
+from retrieval.documents import Chunk
 
 pytestmark = pytest.mark.real_model
 
@@ -57,6 +60,29 @@ def test_homer_reads_an_input_longer_than_one_chunk() -> None:
     assert reply.usage_metadata is not None
     assert reply.usage_metadata["input_tokens"] == stats.prompt_tokens
     assert 0 < reply.usage_metadata["output_tokens"] == stats.generated_tokens <= 16
+
+
+def test_homer_chunks_only_the_quoted_material_of_docqas_own_prompts() -> None:
+    """The instruction HOMER copies into every chunk is all the text before the first block of material.
+
+    The system prompt names the ``<document>`` and ``<notes>`` markers in a sentence; that mention is
+    not material, or chunks after the first would lose the rest of the system prompt and the task.
+    """
+    backend = create_backend(BackendSettings(kind="transformers", compression="homer", n_threads=1))
+    loaded = backend.chat_model._loaded  # type: ignore[attr-defined]
+    prompts = load_prompts()
+    block = render_block(Chunk("c1", 1, "note.txt", FILLER, 0, len(FILLER), 300))
+    worker = prompts.worker.render(question="Who?", previous_note="- nothing yet", documents=block, position="2")
+    answer = prompts.answer.render(question="Who?", documents=block)
+    for user, first_material in ((worker, "<notes>"), (answer, '<document id="c1"')):
+        messages = [{"role": "system", "content": prompts.system.render()}, {"role": "user", "content": user}]
+        parts = loaded.prompt_parts(messages)
+        prefix = loaded.tokenizer.decode(parts.prefix)
+        suffix = loaded.tokenizer.decode(parts.suffix)
+        assert prompts.system.render() in prefix and user.split(first_material)[0] in prefix
+        assert user.rsplit("</document>", 1)[1].strip() in suffix
+        assert "Who?" in (prefix if user is worker else suffix)
+        assert FILLER[:40] not in prefix + suffix
 
 
 def test_pipeline_end_to_end_with_the_transformers_backend() -> None:

@@ -10,6 +10,7 @@ token by token: greedy at temperature 0, sampled with ``seed`` otherwise.
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 import threading
@@ -42,8 +43,10 @@ DEFAULT_CONTEXT_CAP = 32768
 """Without a configured window, use the model's trained window up to this many tokens."""
 HOMER_MAX_CHUNKS = 2**MAX_MERGE_LEVELS
 """``homer`` reads up to this many ``cache_budget``-token chunks in one call (4: see ``MAX_MERGE_LEVELS``)."""
-DOCUMENT_OPEN, DOCUMENT_CLOSE = "<document", "</document>"
-"""How docqa marks document text in prompts (``agents.materials``): the context that HOMER chunks."""
+MATERIAL_OPEN = re.compile(r"^<(?:document |notes>)", re.MULTILINE)
+MATERIAL_CLOSE = re.compile(r"^</(?:document|notes)>", re.MULTILINE)
+"""Where docqa's quoted material (``agents.materials``: document blocks, notes) starts and ends a line:
+the context that HOMER chunks. Mentions of the markers inside a line, as in the system prompt, do not count."""
 FALLBACK_PREFIX_TOKENS, FALLBACK_SUFFIX_TOKENS = 16, 64
 """Without document markers: the prompt's first and last tokens stand for instruction and question."""
 
@@ -76,17 +79,20 @@ class LoadedModel:
 
 
 def split_prompt(text: str, ids: list[int], offsets: list[tuple[int, int]]) -> PromptParts:
-    """Instruction = tokens before the first ``<document``, question = tokens after the last ``</document>``.
+    r"""Instruction = tokens before the first block of material, question = tokens after the last one.
 
-    Without document markers, the first 16 and last 64 tokens (at most an eighth and a quarter of the
-    prompt) play those parts.
+    Blocks are ``<document …>`` or ``<notes>`` at the start of a line, closed by ``</document>`` or
+    ``</notes>`` at the start of a line. Without any, the first 16 and last 64 tokens (at most an
+    eighth and a quarter of the prompt) play those parts.
 
-    >>> split_prompt("ab<document>x</document>cd", [1, 2, 3, 4, 5], [(0, 2), (2, 12), (12, 13), (13, 24), (24, 26)])
+    >>> text = "mention <document> here\n<document id=a>\nx\n</document>\ncd"
+    >>> split_prompt(text, [1, 2, 3, 4, 5], [(0, 24), (24, 40), (40, 42), (42, 53), (53, 56)])
     PromptParts(ids=[1, 2, 3, 4, 5], prefix_len=1, suffix_len=1)
     """
-    start, end = text.find(DOCUMENT_OPEN), text.rfind(DOCUMENT_CLOSE)
-    if start >= 0 and end > start:
-        end += len(DOCUMENT_CLOSE)
+    opening = MATERIAL_OPEN.search(text)
+    closings = list(MATERIAL_CLOSE.finditer(text))
+    if opening and closings and closings[-1].start() > opening.start():
+        start, end = opening.start(), text.index(">", closings[-1].start()) + 1
         prefix_len = sum(1 for begin, _ in offsets if begin < start)
         suffix_len = sum(1 for begin, _ in offsets if begin >= end)
         return PromptParts(list(ids), prefix_len, suffix_len)
