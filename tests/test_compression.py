@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 import torch
@@ -215,3 +218,22 @@ def test_unsupported_architectures_are_a_clear_error() -> None:
     model = GPT2LMHeadModel(GPT2Config(n_embd=32, n_layer=1, n_head=2, vocab_size=64))
     with pytest.raises(ConfigError, match="not 'gpt2'"):
         DecoderDriver(model)
+
+
+def test_a_gguf_files_converted_copy_is_named_by_its_content(tmp_path: Path) -> None:
+    from agents.backends.transformers_backend import converted_copy
+
+    model = tmp_path / "a" / "model.gguf"
+    model.parent.mkdir()
+    model.write_bytes(b"GGUF" + bytes(range(256)) * 64)
+    reinstalled = tmp_path / "b" / "model.gguf"
+    reinstalled.parent.mkdir()
+    shutil.copyfile(model, reinstalled)
+    os.utime(reinstalled, (1, 1))  # a fresh install: same bytes, another date and place
+    changed = tmp_path / "c" / "model.gguf"
+    changed.parent.mkdir()
+    changed.write_bytes(model.read_bytes()[:-1] + b"\x00")
+
+    assert converted_copy(reinstalled) == converted_copy(model)
+    assert converted_copy(changed) != converted_copy(model)
+    assert converted_copy(model).name.startswith("model-")

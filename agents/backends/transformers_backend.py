@@ -10,6 +10,7 @@ token by token: greedy at temperature 0, sampled with ``seed`` otherwise.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import shutil
 import tempfile
@@ -38,7 +39,8 @@ if TYPE_CHECKING:
     from agents.compression.decoding import Decoded
 
 CONVERTED_DIR = Path("~/.cache/docqa/transformers")
-"""Converted copies of GGUF files (safetensors + tokenizer), so that only the first load is slow."""
+"""Converted copies of GGUF files (safetensors + tokenizer, float32: about 4 bytes per parameter), so
+that only the first load is slow. Safe to delete; a copy is remade on the next load."""
 DEFAULT_CONTEXT_CAP = 32768
 """Without a configured window, use the model's trained window up to this many tokens."""
 HOMER_MAX_CHUNKS = 2**MAX_MERGE_LEVELS
@@ -100,9 +102,16 @@ def split_prompt(text: str, ids: list[int], offsets: list[tuple[int, int]]) -> P
     return PromptParts(list(ids), prefix_len, min(FALLBACK_SUFFIX_TOKENS, len(ids) // 4))
 
 
-def _converted_copy(path: Path) -> Path:
-    stat = path.stat()
-    return CONVERTED_DIR.expanduser() / f"{path.stem}-{stat.st_size}-{int(stat.st_mtime)}"
+def converted_copy(path: Path) -> Path:
+    """Where the converted copy of GGUF file ``path`` lives: named by its content, not its date.
+
+    The same file reinstalled or copied elsewhere (a fresh virtual environment, a re-download) maps
+    to the same copy, so copies do not pile up; a changed file gets a new one. Hashing reads the
+    file once (about a second per GB).
+    """
+    with path.open("rb") as file:
+        digest = hashlib.file_digest(file, "sha256").hexdigest()
+    return CONVERTED_DIR.expanduser() / f"{path.stem}-{digest[:16]}"
 
 
 def _from_pretrained(folder: Path, gguf_file: str | None) -> LoadedModel:
@@ -125,7 +134,7 @@ def _from_pretrained(folder: Path, gguf_file: str | None) -> LoadedModel:
 
 def _load_gguf(path: Path) -> LoadedModel:
     """Load a GGUF file through its converted copy, making the copy on first use."""
-    copy = _converted_copy(path)
+    copy = converted_copy(path)
     if (copy / "config.json").is_file():
         return _from_pretrained(copy, None)
     loaded = _from_pretrained(path.parent, path.name)
