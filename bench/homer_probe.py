@@ -1,0 +1,149 @@
+"""Is a changed answer homer's loss, or the model's? The same ``full`` prompts read several ways.
+
+``bench/leval_compression.py`` found that homer changes most answers of a small model on real
+questions. This probe asks why. For the first questions of its draw (same dataset, seed and
+window), the ``full`` strategy builds each prompt once per *reading*, all through the transformers
+backend and the same prompt:
+
+- ``none``: the plain model, whole prompt (the reference);
+- ``homer``: HOMER at ``--cache-budget`` (2 chunks for a prompt under two budgets);
+- ``homer-merge-only``: HOMER's merge with pruning off;
+- ``left-half``, ``right-half``: the plain model reading the instruction, one half of the document
+  text and the question: no compression, just less text.
+
+Agreement with ``none`` is leval_compression's. If the plain model reading half the text moves away
+from its answer as often as homer does, these questions measure the model's fragility, not homer's.
+Answers that are only a bracketed id ("[1]", "[C3]") are counted apart: the small models' fallback.
+Rows go to ``bench/results/homer_probe.json``, keyed by model.
+
+    python bench/homer_probe.py --limit 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from leval_compression import DEFAULT_DATASET, DEFAULT_MODEL, RESULTS_DIR, agreement
+
+from agents import DocQA
+from agents.backends import create_backend
+from agents.backends.transformers_backend import TransformersChatModel, load_model
+from agents.compression import CacheCompressor, PromptParts
+from agents.compression.base import Prefilled
+from agents.compression.driver import DecoderDriver
+from agents.compression.homer import Homer
+from agents.compression.none import PlainCache
+from agents.settings import BackendSettings, ManagerSettings, Settings
+from eval.datasets import select_examples
+
+BRACKET_ONLY = re.compile(r"\[[A-Za-z]?\d+\]")
+
+
+@dataclass(frozen=True)
+class HalfText:
+    """The plain model on the instruction, one half of the document text (``side``) and the question."""
+
+    side: str
+    name: str = "half"
+
+    def half(self, prompt: PromptParts) -> PromptParts:
+        cut = math.ceil(prompt.context_len / 2)
+        piece = prompt.context[:cut] if self.side == "left" else prompt.context[cut:]
+        return PromptParts(prompt.prefix + piece + prompt.suffix, prompt.prefix_len, prompt.suffix_len)
+
+    def prefill(self, driver: DecoderDriver, prompt: PromptParts) -> Prefilled:
+        return PlainCache().prefill(driver, self.half(prompt))
+
+    def cache_limit(self, prompt: PromptParts) -> int:
+        return len(self.half(prompt).ids)
+
+
+def readings(budget: int) -> dict[str, CacheCompressor]:
+    return {
+        "none": PlainCache(),
+        "homer": Homer(budget),
+        "homer-merge-only": Homer(budget, prune=False),
+        "left-half": HalfText("left"),
+        "right-half": HalfText("right"),
+    }
+
+
+def probe(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """One record per question: its id, metric and each reading's answer."""
+    backend_settings = BackendSettings(
+        kind="transformers", model_path=args.model, context_window=args.window, compression="none"
+    )
+    backend = create_backend(backend_settings)
+    loaded = load_model(args.model.resolve())
+    settings = Settings(
+        strategy="full", backend=backend_settings, manager=ManagerSettings(max_tokens=args.answer_tokens)
+    )
+    records = []
+    for example in select_examples([args.dataset], args.limit, args.seed):
+        answers = {}
+        for name, compressor in readings(args.cache_budget).items():
+            chat_model = TransformersChatModel(
+                loaded, compressor, model_path=str(args.model), compression="none", context_window=args.window
+            )
+            started = time.perf_counter()
+            answer = DocQA(settings, backend=replace(backend, chat_model=chat_model)).ask(
+                example.question, example.sources()
+            )
+            answers[name] = answer.answer
+            print(f"{example.id} {name}: {answer.answer[:70]!r} ({time.perf_counter() - started:.0f} s)", flush=True)
+        records.append({"id": example.id, "metric": example.metric, "answers": answers})
+    return records
+
+
+def summarize(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per reading: questions, agreement with ``none`` (%), answers that are only a bracketed id."""
+    rows = []
+    for name in readings(1):
+        agree = [
+            agreement(
+                {"prediction": r["answers"][name], "metric": r["metric"]},
+                {"prediction": r["answers"]["none"], "metric": r["metric"]},
+            )
+            for r in records
+        ]
+        bracket_only = sum(bool(BRACKET_ONLY.fullmatch(r["answers"][name].strip())) for r in records)
+        rows.append(
+            {"reading": name, "n": len(records), "agrees": 100 * sum(agree) / len(agree), "bracket_only": bracket_only}
+        )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET)
+    parser.add_argument("--limit", type=int, default=5, help="questions (default 5)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="GGUF file (llama or qwen2)")
+    parser.add_argument("--window", type=int, default=2048, help="context window: the prompt every reading gets")
+    parser.add_argument("--cache-budget", type=int, default=1024, help="homer's budget")
+    parser.add_argument("--answer-tokens", type=int, default=128)
+    parser.add_argument("--results", type=Path, default=RESULTS_DIR / "homer_probe.json")
+    args = parser.parse_args()
+
+    records = probe(args)
+    rows = summarize(records)
+    print(f"\n{'reading':<18} {'n':>3} {'agrees %':>9} {'bracket only':>13}")
+    for row in rows:
+        print(f"{row['reading']:<18} {row['n']:>3} {row['agrees']:>9.0f} {row['bracket_only']:>13}")
+    old = json.loads(args.results.read_text(encoding="utf-8")) if args.results.is_file() else {}
+    old[args.model.name] = {
+        "dataset": args.dataset.name, "seed": args.seed, "window": args.window, "cache_budget": args.cache_budget,
+        "date": time.strftime("%Y-%m-%d"), "rows": rows, "questions": records,
+    }  # fmt: skip
+    args.results.write_text(json.dumps(old, indent=1) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
