@@ -85,23 +85,31 @@ def test_homer_chunks_only_the_quoted_material_of_docqas_own_prompts() -> None:
         assert FILLER[:40] not in prefix + suffix
 
 
-def test_pipeline_end_to_end_with_the_transformers_backend() -> None:
+@pytest.mark.parametrize("compression", ["none", "quantized", "snapkv", "homer"])
+def test_pipeline_end_to_end_with_the_transformers_backend(compression: str) -> None:
+    budget = 64 if compression == "snapkv" else 1024  # homer's budget must hold the instruction and question
     settings = Settings(
         strategy="full",
-        backend={"kind": "transformers", "compression": "snapkv", "cache_budget": 64, "n_threads": 1},
+        backend={"kind": "transformers", "compression": compression, "cache_budget": budget, "n_threads": 1},
         manager={"max_tokens": 32},
     )
     qa = DocQA(settings)
-    assert qa.backend.name == "transformers:SmolLM2-135M-Instruct.Q4_1.gguf+snapkv"
-    assert qa.backend.exact_tokenizer and qa.backend.context_window == 8192
+    suffix = "" if compression == "none" else f"+{compression}"
+    assert qa.backend.name == f"transformers:SmolLM2-135M-Instruct.Q4_1.gguf{suffix}"
+    assert qa.backend.exact_tokenizer
+    assert qa.backend.context_window == (4 * budget if compression == "homer" else 8192)
     answer = qa.ask("What is the station's radio call sign?", [FACT])
 
     assert "KESSEL" in answer.answer.upper()
     (call,) = answer.calls
     assert 0 < call.completion_tokens <= 32
     stats = qa.backend.chat_model.last_stats  # type: ignore[attr-defined]
-    # Pruned to the budget plus the question window (the prompt's text after the document, 32 to 128 tokens).
-    assert 64 + 32 <= stats.cached_positions <= 64 + 128 < stats.prompt_tokens == call.prompt_tokens
+    assert stats.prompt_tokens == call.prompt_tokens
+    if compression == "snapkv":
+        # Pruned to the budget plus the question window (the prompt's text after the document, 32 to 128 tokens).
+        assert 64 + 32 <= stats.cached_positions <= 64 + 128 < stats.prompt_tokens
+    else:  # homer reads this short prompt as one chunk within its budget, so nothing is pruned
+        assert stats.cached_positions == stats.prompt_tokens < budget
 
 
 def test_a_prompt_longer_than_the_window_is_a_context_overflow(tmp_path: Path) -> None:
