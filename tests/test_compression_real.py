@@ -108,7 +108,7 @@ def test_pipeline_end_to_end_with_the_transformers_backend(compression: str) -> 
     if compression == "snapkv":
         # Pruned to the budget plus the question window (the prompt's text after the document, 32 to 128 tokens).
         assert 64 + 32 <= stats.cached_positions <= 64 + 128 < stats.prompt_tokens
-    else:  # homer reads this short prompt as one chunk within its budget, so nothing is pruned
+    else:  # none and quantized keep every position; homer reads this short prompt as one chunk within its budget
         assert stats.cached_positions == stats.prompt_tokens < budget
 
 
