@@ -6,7 +6,7 @@ of ``docqa ask``; ``--strategy S`` there means ``--strategies S`` here.
 
     docqa eval run --dataset quality.jsonl,multidoc_qa.jsonl --strategies coa,rag-reorder,full \\
         --limit 20 --seed 0 --out runs/NAME [--model-path M.gguf --context-window 2048 --chunk-tokens 512,1024]
-    docqa eval report runs/NAME
+    docqa eval report runs/NAME [--baseline rag]
 """
 
 from __future__ import annotations
@@ -59,6 +59,9 @@ def add_eval_commands(subparsers: Any) -> None:
         "report", help="write report.md and plots for a run folder", description="Write report.md and plots."
     )
     report.add_argument("out", metavar="DIR", help="the run folder (the --out of 'docqa eval run')")
+    report.add_argument(
+        "--baseline", metavar="STRATEGY", help="compare every strategy with this one (default: full, else the first)"
+    )
 
 
 def _strategies(args: argparse.Namespace) -> list[str]:
@@ -123,6 +126,6 @@ def run_eval_command(args: argparse.Namespace) -> int:
         return _run(args)
     from eval.report import write_report
 
-    report = write_report(args.out)
+    report = write_report(args.out, args.baseline)
     print(report.read_text(encoding="utf-8"))
     return 0

@@ -7,10 +7,14 @@ the answered pairs; failed pairs are counted as errors, not scored.
 
 When a run compared chunk sizes, a strategy run at each size is reported on its own, labelled
 ``coa @512``; "strategy" below means such a label.
+
+Each score carries a 95% bootstrap interval over its examples, and every strategy is compared with
+a baseline (``full`` unless told otherwise) on the examples both answered; see ``eval.stats``.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +22,7 @@ from statistics import fmean
 from typing import Any
 
 from agents.errors import InputError, MissingDependencyError
-from agents.settings import STRATEGIES
+from eval.stats import Interval, bootstrap_ci, paired_differences, stratified_ci
 from eval.store import RESULTS_FILE, read_records, read_run_info
 
 REPORT_FILE = "report.md"
@@ -40,6 +44,8 @@ class Cell:
     errors: int
     score: float | None
     """Mean score in percent, None when nothing was answered."""
+    interval: Interval | None
+    """95% bootstrap interval of ``score`` in percent; None with fewer than two answers."""
     prompt_tokens: float | None
     model_calls: float | None
     seconds: float | None
@@ -79,6 +85,7 @@ def make_cell(task: str, strategy: str, records: Sequence[dict[str, Any]]) -> Ce
     """Aggregate the records of one (task, strategy)."""
     answered = [r for r in records if r["error"] is None]
     score = _mean(r["score"] for r in answered)
+    interval = bootstrap_ci([100 * r["score"] for r in answered])
     return Cell(
         task=task,
         strategy=strategy,
@@ -86,6 +93,7 @@ def make_cell(task: str, strategy: str, records: Sequence[dict[str, Any]]) -> Ce
         n=len(answered),
         errors=len(records) - len(answered),
         score=None if score is None else 100 * score,
+        interval=interval,
         prompt_tokens=_mean(r["prompt_tokens"] for r in answered),
         model_calls=_mean(r["model_calls"] for r in answered),
         seconds=_mean(r["seconds"] for r in answered),
@@ -94,14 +102,12 @@ def make_cell(task: str, strategy: str, records: Sequence[dict[str, Any]]) -> Ce
     )
 
 
-def strategy_order(records: Sequence[dict[str, Any]], run_info: dict[str, Any]) -> list[str]:
-    """The run's strategies in the order it was given them, then any others in docqa's order; each
-    strategy's chunk sizes from the default (none set) up."""
-    present = {r["strategy"] for r in records}
-    given = [s for s in run_info.get("strategies", []) if s in present]
-    order = given + [s for s in dict.fromkeys((*STRATEGIES, *sorted(present))) if s in present and s not in given]
+def strategy_order(records: Sequence[dict[str, Any]]) -> list[str]:
+    """The strategies in the order the run first answered with them (for one invocation, the order it
+    was given them; a run grown over several keeps its order); each strategy's chunk sizes from the
+    default (none set) up."""
     labels: list[str] = []
-    for strategy in order:
+    for strategy in dict.fromkeys(r["strategy"] for r in records):
         mine = sorted((r for r in records if r["strategy"] == strategy), key=lambda r: r.get("chunk_tokens") or -1)
         labels += [label for label in dict.fromkeys(r["variant"] for r in mine) if label not in labels]
     return labels
@@ -123,24 +129,34 @@ def _fmt(value: float | None, digits: int = 1) -> str:
     return "–" if value is None else f"{value:,.{digits}f}"
 
 
+def _fmt_interval(interval: Interval | None) -> str:
+    """``12.5 to 40.0`` ("to", not a dash: the bounds of a difference can be negative)."""
+    return "–" if interval is None else f"{interval[0]:,.1f} to {interval[1]:,.1f}"
+
+
 def _table(cells: Sequence[Cell]) -> list[str]:
     lines = [
-        "| task | metric | strategy | score | n | errors | mean prompt tokens | mean model calls | mean seconds "
-        "| of which retrieval |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| task | metric | strategy | score | 95% CI | n | errors | mean prompt tokens | mean model calls "
+        "| mean seconds | of which retrieval |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for c in cells:
         lines.append(
-            f"| {c.task} | {c.metric} | {c.strategy} | {_fmt(c.score)} | {c.n} | {c.errors} | "
+            f"| {c.task} | {c.metric} | {c.strategy} | {_fmt(c.score)} | {_fmt_interval(c.interval)} | {c.n} | "
+            f"{c.errors} | "
             f"{_fmt(c.prompt_tokens, 0)} | {_fmt(c.model_calls)} | {_fmt(c.seconds)} | {_fmt(c.retrieve_seconds)} |"
         )
     return lines
 
 
-def _overall(cells: Sequence[Cell], strategies: Sequence[str]) -> list[str]:
+def _answered_scores(records: Sequence[dict[str, Any]], strategy: str, task: str) -> list[float]:
+    return [100 * r["score"] for r in records if r["variant"] == strategy and r["task"] == task and r["error"] is None]
+
+
+def _overall(cells: Sequence[Cell], strategies: Sequence[str], records: Sequence[dict[str, Any]]) -> list[str]:
     lines = [
-        "| strategy | mean score over tasks | tasks | n | errors |",
-        "|---|---:|---:|---:|---:|",
+        "| strategy | mean score over tasks | 95% CI | tasks | n | errors |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for strategy in strategies:
         mine = [c for c in cells if c.strategy == strategy]
@@ -150,8 +166,50 @@ def _overall(cells: Sequence[Cell], strategies: Sequence[str]) -> list[str]:
             sum(c.n for c in mine),
             sum(c.errors for c in mine),
         )
-        lines.append(f"| {strategy} | {_fmt(score)} | {scored_tasks} | {n} | {errors} |")
+        interval = stratified_ci([_answered_scores(records, strategy, c.task) for c in mine if c.n])
+        lines.append(f"| {strategy} | {_fmt(score)} | {_fmt_interval(interval)} | {scored_tasks} | {n} | {errors} |")
     return lines
+
+
+def default_baseline(strategies: Sequence[str]) -> str | None:
+    """What the others are compared with: ``full`` (the vanilla baseline) if it ran, else the first strategy."""
+    return "full" if "full" in strategies else next(iter(strategies), None)
+
+
+def _paired_row(
+    task: str, strategy: str, diffs: Sequence[float], difference: float | None, interval: Interval | None
+) -> str:
+    counts = f"{sum(d > 0 for d in diffs)} / {sum(d == 0 for d in diffs)} / {sum(d < 0 for d in diffs)}"
+    return f"| {task} | {strategy} | {len(diffs)} | {_fmt(difference)} | {_fmt_interval(interval)} | {counts} |"
+
+
+def _paired_lines(records: Sequence[dict[str, Any]], strategies: Sequence[str], baseline: str) -> list[str]:
+    """Each strategy minus ``baseline`` on the examples both answered: per task, then over tasks."""
+    lines = [
+        f"## Against {baseline}, on the same examples",
+        "",
+        f"Each strategy's score minus {baseline}'s on the examples both answered, in percentage points, with "
+        "a 95% bootstrap interval; better / same / worse counts those examples. An interval that holds 0 "
+        "means these examples cannot tell the two apart.",
+        "",
+        "| task | strategy | paired n | difference | 95% CI | better / same / worse |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for strategy in strategies:
+        if strategy == baseline:
+            continue
+        by_task = {
+            task: [100 * d for d in diffs] for task, diffs in paired_differences(records, strategy, baseline).items()
+        }
+        for task, diffs in by_task.items():
+            lines.append(_paired_row(task, strategy, diffs, _mean(diffs), bootstrap_ci(diffs)))
+        if len(by_task) > 1:  # the mean over tasks, as in the per-strategy table
+            everything = [d for diffs in by_task.values() for d in diffs]
+            difference = _mean(_mean(diffs) for diffs in by_task.values())
+            lines.append(
+                _paired_row("all tasks", strategy, everything, difference, stratified_ci(list(by_task.values())))
+            )
+    return [*lines, ""]
 
 
 def _settings_lines(run_info: dict[str, Any], records: Sequence[dict[str, Any]]) -> list[str]:
@@ -162,12 +220,14 @@ def _settings_lines(run_info: dict[str, Any], records: Sequence[dict[str, Any]])
     # What coa and coa-rag actually read with: a calibrated or recommended default leaves no other trace.
     used = sorted({r["chunk_budget"] for r in records if r.get("chunk_budget") and r["strategy"] in ("coa", "coa-rag")})
     asked = ", ".join(map(str, sizes)) if sizes else "the model's default (calibrated, else recommended)"
+    # Counted from the records: run.json holds only the last invocation's --limit, and a run can grow.
+    examples = Counter(task for task, _ in dict.fromkeys((r["task"], r["example_id"]) for r in records))
     return [
         f"- backend: {backend.get('kind', '?')}, model: {model}",
         f"- context window: {backend.get('context_window') or 'the model default'}, chunk tokens: {asked}"
         + (f"; chunks read: {', '.join(map(str, used))} tokens" if used else ""),
-        f"- datasets: {', '.join(run_info.get('datasets', [])) or '?'}; "
-        f"{run_info.get('limit') or 'all'} examples per dataset, seed {run_info.get('seed')}",
+        f"- datasets: {', '.join(run_info.get('datasets', [])) or '?'}; seed {run_info.get('seed')}; examples "
+        f"per task: {', '.join(f'{task} {n}' for task, n in examples.items())}",
     ]
 
 
@@ -217,17 +277,24 @@ def render_markdown(
     run_info: dict[str, Any],
     plots: Sequence[str],
     records: Sequence[dict[str, Any]] = (),
+    baseline: str | None = None,
 ) -> str:
-    """The report's text; with ``records`` from a chunk-size sweep, a section on chunk size."""
+    """The report's text from the labelled ``records``: with two strategies or more, a comparison with
+    ``baseline`` (default: see ``default_baseline``); for a chunk-size sweep, a section on chunk size."""
     lines = ["# Evaluation report", "", *_settings_lines(run_info, records), ""]
     lines += ["## Per task and strategy", "", *_table(cells), ""]
-    lines += ["## Per strategy", "", *_overall(cells, strategies), ""]
+    lines += ["## Per strategy", "", *_overall(cells, strategies, records), ""]
+    baseline = baseline or default_baseline(strategies)
+    if baseline is not None and len(strategies) > 1:
+        lines += _paired_lines(records, strategies, baseline)
     sweep = chunk_sweep(records)
     if sweep[1]:
         lines += _chunk_lines(sweep, cells, strategies)
     lines += [
         "Scores are percentages of each task's metric (see `eval/metrics.py`), averaged over the answered "
-        "examples (n); failed examples are counted under errors and not scored. Token and call counts are "
+        "examples (n), with 95% percentile-bootstrap intervals over those examples (2,000 resamples; rough "
+        "below about ten examples, – below two); failed examples are counted under errors and not scored. "
+        "Token and call counts are "
         "per answered example; model calls answered from the cache count as calls, and take almost no time. "
         "Retrieval seconds are the part spent finding passages: the first strategy to see a document embeds "
         "all of its passages, and the strategies after it reuse that index (– where not recorded).",
@@ -321,14 +388,22 @@ def plot_score_vs_chunk_size(sweep: ChunkSweep, cells: Sequence[Cell], path: Pat
     figure.savefig(path, dpi=110)
 
 
-def write_report(out_dir: str | Path) -> Path:
-    """Write ``report.md`` and the plots for the run in ``out_dir``; returns the report's path."""
+def write_report(out_dir: str | Path, baseline: str | None = None) -> Path:
+    """Write ``report.md`` and the plots for the run in ``out_dir``; returns the report's path.
+
+    ``baseline`` is the strategy the others are compared with, example by example (default: ``full``
+    if the run has it, else its first strategy).
+    """
     out_dir = Path(out_dir)
     if not (out_dir / RESULTS_FILE).exists():
         raise InputError(f"{out_dir}: no {RESULTS_FILE} here", help="pass the --out folder of a 'docqa eval run'")
     records = label_records(read_records(out_dir))
     run_info = read_run_info(out_dir)
-    strategies = strategy_order(records, run_info)
+    strategies = strategy_order(records)
+    if baseline is not None and baseline not in strategies:
+        raise InputError(
+            f"{out_dir}: no strategy {baseline!r} to compare with", help=f"pick one of: {', '.join(strategies)}"
+        )
     cells = aggregate(records, strategies)
     plots = []
     if any(c.score is not None for c in cells):
@@ -340,5 +415,5 @@ def write_report(out_dir: str | Path) -> Path:
             plot_score_vs_chunk_size(sweep, cells, out_dir / CHUNK_PLOT)
             plots.append(CHUNK_PLOT)
     report = out_dir / REPORT_FILE
-    report.write_text(render_markdown(cells, strategies, run_info, plots, records), encoding="utf-8")
+    report.write_text(render_markdown(cells, strategies, run_info, plots, records, baseline), encoding="utf-8")
     return report

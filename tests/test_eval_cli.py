@@ -53,7 +53,7 @@ def test_report_command_rewrites_the_report(tmp_path: Path, capsys: pytest.Captu
     assert not (out / "report.md").exists()
 
     assert run_eval_command(parse("report", str(out))) == 0
-    assert "| codes | f1 | full | 100.0 | 2 | 0 |" in capsys.readouterr().out
+    assert "| codes | f1 | full | 100.0 | 100.0 to 100.0 | 2 | 0 |" in capsys.readouterr().out
     assert (out / "report.md").exists() and (out / "score_by_strategy.png").exists()
 
 

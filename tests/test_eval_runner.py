@@ -67,10 +67,11 @@ def test_report_counts_errors_apart_from_scores(dataset: Path, tmp_path: Path) -
     summary = run(dataset, out, report=True)
     assert summary.report is not None
     report = summary.report.read_text(encoding="utf-8")
-    # 4 answered (3 right, q2 "wrong"), 1 failed: 75.0, never 60.0
-    assert "| codes | f1 | coa | 75.0 | 4 | 1 | " in report
-    assert re.search(r"\| codes \| f1 \| full \| 75\.0 \| 4 \| 1 \| [\d,]+ \| 1\.0 \| ", report)  # one call each
-    assert "| coa | 75.0 | 1 | 4 | 1 |" in report
+    # 4 answered (3 right, q2 "wrong"), 1 failed: 75.0, never 60.0. Resampling [1, 1, 1, 0] gives a mean
+    # of 0 with probability 0.4% and at most 0.25 with 5.1%, so the interval's 2.5% end is 25.
+    assert "| codes | f1 | coa | 75.0 | 25.0 to 100.0 | 4 | 1 | " in report
+    assert re.search(r"\| codes \| f1 \| full \| 75\.0 \| 25\.0 to 100\.0 \| 4 \| 1 \| [\d,]+ \| 1\.0 \| ", report)
+    assert "| coa | 75.0 | 25.0 to 100.0 | 1 | 4 | 1 |" in report
     for plot in ("score_by_strategy.png", "score_vs_length.png"):
         assert (out / plot).read_bytes().startswith(b"\x89PNG") and f"]({plot})" in report
 
@@ -135,7 +136,7 @@ def test_retry_errors_runs_failed_pairs_again(dataset: Path, tmp_path: Path) -> 
     assert (retried.ran, retried.errors) == (2, 0)
     assert by_key(out)[("codes/q3", "coa")]["prediction"] == "WORD-3"
     assert len((out / RESULTS_FILE).read_text(encoding="utf-8").splitlines()) == 12  # the later line wins
-    assert "| codes | f1 | coa | 80.0 | 5 | 0 |" in write_report(out).read_text(encoding="utf-8")
+    assert "| codes | f1 | coa | 80.0 | 40.0 to 100.0 | 5 | 0 |" in write_report(out).read_text(encoding="utf-8")
 
 
 def test_resuming_with_other_settings_or_seed_is_refused(dataset: Path, tmp_path: Path) -> None:
@@ -256,7 +257,9 @@ def test_chunk_sizes_are_compared_for_the_chunked_strategies_only(dataset: Path,
     assert small["model_calls"] > large["model_calls"] and small["score"] == large["score"] == 1.0
 
     report = (out / "report.md").read_text(encoding="utf-8")
-    assert "| codes | f1 | coa @40 | 75.0 | 4 | 1 |" in report and "| codes | f1 | coa @80 | 75.0 | 4 | 1 |" in report
+    for label in ("coa @40", "coa @80"):
+        assert f"| codes | f1 | {label} | 75.0 | 25.0 to 100.0 | 4 | 1 |" in report
+        assert f"| codes | {label} | 4 | 0.0 | 0.0 to 0.0 | 0 / 4 / 0 |" in report  # against full, same answers
     assert "chunk tokens: 40, 80; chunks read: 40, 80 tokens" in report
     assert "## Score against chunk size" in report and "| coa | 75.0 | 75.0 |" in report
     assert "Not chunked, for reference: full 75.0." in report
