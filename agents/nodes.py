@@ -102,7 +102,8 @@ def check_worker_count(n_workers: int, budget: int, context: PipelineContext) ->
     if n_workers > limit:
         raise TooManyChunksError(
             f"the documents need {n_workers} workers of {budget} tokens each, more than the limit of {limit}",
-            help="raise --max-workers, or raise --chunk-tokens if the model reads longer text well",
+            help="raise --max-workers, raise --chunk-tokens if the model reads longer text well, or use "
+            "--strategy coa-rag to have the workers read only the passages retrieved for the question",
         )
 
 

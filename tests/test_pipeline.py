@@ -135,7 +135,7 @@ def test_worker_cap_refuses_long_documents_with_advice() -> None:
     qa, model = make_qa(workers={"max_workers": 3})
     with pytest.raises(TooManyChunksError, match=r"5 workers.*limit of 3") as raised:
         qa.ask("q?", [DOC])
-    assert "--max-workers" in raised.value.help
+    assert "--max-workers" in raised.value.help and "--strategy coa-rag" in raised.value.help
     assert model.prompts == []
 
 
