@@ -14,6 +14,7 @@ a baseline (``full`` unless told otherwise) on the examples both answered; see `
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -313,20 +314,28 @@ def _figure(width: float, height: float) -> Any:
 
 
 def plot_scores_by_strategy(cells: Sequence[Cell], strategies: Sequence[str], path: Path) -> None:
-    """Grouped bars: one group per task, one bar per strategy."""
+    """Grouped bars: one group per task, one bar per strategy, with its 95% interval as whiskers."""
     tasks = list(dict.fromkeys(c.task for c in cells))
     figure = _figure(max(5.0, 1.2 * len(tasks) * max(1, len(strategies)) / 2), 3.6)
     axes = figure.subplots()
     width = 0.8 / max(1, len(strategies))
     for i, strategy in enumerate(strategies):
-        scores = {c.task: c.score for c in cells if c.strategy == strategy}
+        mine = {c.task: c for c in cells if c.strategy == strategy}
+        scores = {task: c.score for task, c in mine.items()}
         xs = [t + (i - (len(strategies) - 1) / 2) * width for t in range(len(tasks))]
-        bars = axes.bar(xs, [scores.get(task) or 0.0 for task in tasks], width, label=strategy)
+        heights = [scores.get(task) or 0.0 for task in tasks]
+        intervals = [mine[task].interval if task in mine else None for task in tasks]
+        # Whiskers: the 95% interval; none (NaN) where there are fewer than two answers.
+        errors = [
+            [h - ci[0] if ci else math.nan for h, ci in zip(heights, intervals, strict=True)],
+            [ci[1] - h if ci else math.nan for h, ci in zip(heights, intervals, strict=True)],
+        ]
+        bars = axes.bar(xs, heights, width, yerr=errors, capsize=2, error_kw={"linewidth": 0.8}, label=strategy)
         axes.bar_label(bars, labels=[_fmt(scores.get(task), 0) for task in tasks], fontsize="x-small")
     axes.set_xticks(range(len(tasks)), tasks)
     axes.set_ylabel("score (%)")
     axes.set_ylim(0, 100)
-    axes.set_title("Score by strategy per task")
+    axes.set_title("Score by strategy per task (whiskers: 95% interval)")
     axes.legend(fontsize="small")
     figure.savefig(path, dpi=110)
 
