@@ -141,6 +141,7 @@ def summarize_trials(config: str, length: int, trials: list[dict[str, Any]], loa
         "cached_positions": max(t.get("cached_positions", t["prompt_tokens"]) for t in trials),
         "prompt_tok_s": round(sum(t["prompt_tokens"] for t in trials) / prefill_s, 1),
         "decode_tok_s": round(sum(t["generated"] for t in trials) / decode_s, 2),
+        "generated_tokens": sum(t["generated"] for t in trials),  # what decode_tok_s rests on (1 per empty answer)
         "found": sum(t["found"] for t in trials),
         "trials": len(trials),
         "answers": [{k: t[k] for k in ("depth", "seed", "key", "answer", "found")} for t in trials],
