@@ -11,6 +11,7 @@ with fewer than two values per group there is no interval at all (None).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 RESAMPLES = 2000
 LEVEL = 0.95
@@ -51,7 +52,7 @@ def stratified_ci(
     return float(low), float(high)
 
 
-def paired_differences(records: Sequence[dict], strategy: str, baseline: str) -> dict[str, list[float]]:
+def paired_differences(records: Sequence[dict[str, Any]], strategy: str, baseline: str) -> dict[str, list[float]]:
     """Per task, ``strategy``'s score minus ``baseline``'s on each example both answered.
 
     Records are result lines labelled with their ``variant`` (see ``eval.report.label_records``).
