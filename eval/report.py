@@ -43,6 +43,8 @@ class Cell:
     n: int
     """Answered (scored) pairs."""
     errors: int
+    scores: tuple[float, ...]
+    """Each answered pair's score in percent."""
     score: float | None
     """Mean score in percent, None when nothing was answered."""
     interval: Interval | None
@@ -85,16 +87,16 @@ def _chunk_sizes(records: Sequence[dict[str, Any]], strategy: str) -> set[int | 
 def make_cell(task: str, strategy: str, records: Sequence[dict[str, Any]]) -> Cell:
     """Aggregate the records of one (task, strategy)."""
     answered = [r for r in records if r["error"] is None]
-    score = _mean(r["score"] for r in answered)
-    interval = bootstrap_ci([100 * r["score"] for r in answered])
+    scores = tuple(100 * r["score"] for r in answered)
     return Cell(
         task=task,
         strategy=strategy,
         metric=records[0]["metric"],
         n=len(answered),
         errors=len(records) - len(answered),
-        score=None if score is None else 100 * score,
-        interval=interval,
+        scores=scores,
+        score=_mean(scores),
+        interval=bootstrap_ci(scores),
         prompt_tokens=_mean(r["prompt_tokens"] for r in answered),
         model_calls=_mean(r["model_calls"] for r in answered),
         seconds=_mean(r["seconds"] for r in answered),
@@ -150,11 +152,7 @@ def _table(cells: Sequence[Cell]) -> list[str]:
     return lines
 
 
-def _answered_scores(records: Sequence[dict[str, Any]], strategy: str, task: str) -> list[float]:
-    return [100 * r["score"] for r in records if r["variant"] == strategy and r["task"] == task and r["error"] is None]
-
-
-def _overall(cells: Sequence[Cell], strategies: Sequence[str], records: Sequence[dict[str, Any]]) -> list[str]:
+def _overall(cells: Sequence[Cell], strategies: Sequence[str]) -> list[str]:
     lines = [
         "| strategy | mean score over tasks | 95% CI | tasks | n | errors |",
         "|---|---:|---:|---:|---:|---:|",
@@ -167,7 +165,7 @@ def _overall(cells: Sequence[Cell], strategies: Sequence[str], records: Sequence
             sum(c.n for c in mine),
             sum(c.errors for c in mine),
         )
-        interval = stratified_ci([_answered_scores(records, strategy, c.task) for c in mine if c.n])
+        interval = stratified_ci([c.scores for c in mine if c.n])
         lines.append(f"| {strategy} | {_fmt(score)} | {_fmt_interval(interval)} | {scored_tasks} | {n} | {errors} |")
     return lines
 
@@ -284,7 +282,7 @@ def render_markdown(
     ``baseline`` (default: see ``default_baseline``); for a chunk-size sweep, a section on chunk size."""
     lines = ["# Evaluation report", "", *_settings_lines(run_info, records), ""]
     lines += ["## Per task and strategy", "", *_table(cells), ""]
-    lines += ["## Per strategy", "", *_overall(cells, strategies, records), ""]
+    lines += ["## Per strategy", "", *_overall(cells, strategies), ""]
     baseline = baseline or default_baseline(strategies)
     if baseline is not None and len(strategies) > 1:
         lines += _paired_lines(records, strategies, baseline)

@@ -65,11 +65,10 @@ def paired_differences(records: Sequence[dict[str, Any]], strategy: str, baselin
     scored = {
         (r["variant"], r["example_id"]): r["score"] for r in records if r["error"] is None and r["score"] is not None
     }
+    task_of = {r["example_id"]: r["task"] for r in records}
     differences: dict[str, list[float]] = {}
-    for record in records:
-        if record["variant"] != strategy or (strategy, record["example_id"]) not in scored:
-            continue
-        base = scored.get((baseline, record["example_id"]))
-        if base is not None:
-            differences.setdefault(record["task"], []).append(scored[(strategy, record["example_id"])] - base)
+    for (variant, example_id), score in scored.items():
+        base = scored.get((baseline, example_id))
+        if variant == strategy and base is not None:
+            differences.setdefault(task_of[example_id], []).append(score - base)
     return differences
