@@ -266,6 +266,16 @@ def calibrated_chunk_tokens(chunking: ChunkingSettings, model: str) -> int | Non
     return int(value) if value else None
 
 
+def default_chunk_tokens(backend: Backend, chunking: ChunkingSettings) -> tuple[int | None, str]:
+    """The chunk size an unset ``chunk_tokens`` means for ``backend`` (None: the whole budget), and where
+    it comes from, in words."""
+    calibrated = calibrated_chunk_tokens(chunking, backend.name)
+    if calibrated is not None:
+        return calibrated, f"calibrated for {backend.name} in {chunking.calibration_file}"
+    where = f"none stored for {backend.name} in {chunking.calibration_file}" if chunking.use_calibration else "off"
+    return backend.recommended_chunk_tokens, f"the backend's recommendation; calibration: {where}"
+
+
 def apply_calibration(backend: Backend, chunking: ChunkingSettings) -> Backend:
     """``backend`` recommending its calibrated chunk size, if one is stored and allowed."""
     tokens = calibrated_chunk_tokens(chunking, backend.name)

@@ -28,6 +28,7 @@ from typing import Any
 from agents.api import DocQA
 from agents.backends import Backend, create_backend
 from agents.budget import MIN_CHUNK_TOKENS
+from agents.calibration import default_chunk_tokens
 from agents.errors import ConfigError, DocQAError, MissingDependencyError
 from agents.settings import STRATEGIES, Settings
 from eval.cache import SQLiteResponseCache
@@ -36,6 +37,7 @@ from eval.metrics import score_prediction
 from eval.store import (
     CACHE_FILE,
     ResultsWriter,
+    hold_default_chunk,
     prepare_run_dir,
     read_records,
     record_key,
@@ -298,6 +300,8 @@ async def arun_eval(
         errors = hits = misses = 0
         if pending:  # building the backend loads a local model: only when there is work
             backend = (backend_factory or (lambda s: create_backend(s.backend)))(settings)
+            if sizes is None and any(strategy in CHUNKED_STRATEGIES for _, strategy, _ in pending):
+                hold_default_chunk(out_dir, *default_chunk_tokens(backend, settings.chunking))
             errors, hits, misses = await _run_pending(
                 pending, settings, out_dir, backend, concurrency, progress, on_progress
             )

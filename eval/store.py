@@ -2,14 +2,16 @@
 
 ::
 
-    runs/NAME/run.json        the settings the run was made with (never the API key), seed, datasets
+    runs/NAME/run.json        the settings the run was made with (never the API key), seed, datasets,
+                              and the chunk size "the model's default" meant when the run first used it
     runs/NAME/results.jsonl   one JSON line per (example, strategy, chunk size), appended as each finishes
     runs/NAME/cache.sqlite    model responses (see eval.cache); kept out of git by runs/NAME/.gitignore
     runs/NAME/run.lock        held while a run writes here, so two runs never write to one folder
     runs/NAME/report.md, *.png  written by eval.report
 
 A run folder may be resumed and grown (more examples, strategies or chunk sizes) only with the
-same settings, prompts and seed: otherwise its results would mix answers of different configurations.
+same settings, prompts, seed and default chunk size: otherwise its results would mix answers of
+different configurations.
 """
 
 from __future__ import annotations
@@ -173,12 +175,36 @@ def prepare_run_dir(out_dir: Path, fingerprint: dict[str, Any], invocation: dict
                 help=f"use a new --out folder, or the settings recorded in {run_file}",
             )
     stored.update(fingerprint, **invocation, updated_at=now)
-    temporary = run_file.with_suffix(".json.tmp")
-    temporary.write_text(json.dumps(stored, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(temporary, run_file)
+    _write_run_info(out_dir, stored)
     gitignore = out_dir / ".gitignore"
     if not gitignore.exists():
         gitignore.write_text(GITIGNORE, encoding="utf-8")
+
+
+def hold_default_chunk(out_dir: Path, tokens: int | None, origin: str) -> None:
+    """Record what "the model's default chunk size" meant when the run first used it, and refuse another.
+
+    With no ``--chunk-tokens``, ``coa`` and ``coa-rag`` read the model's calibrated size, or its
+    backend's recommendation when no calibration is stored: state outside the settings, which a run
+    resumed on another machine (or after ``docqa calibrate``) could silently change. ``origin`` says
+    where ``tokens`` came from, for the error.
+    """
+    stored = read_run_info(out_dir)
+    if "default_chunk_tokens" in stored and stored["default_chunk_tokens"] != tokens:
+        raise ConfigError(
+            f"{out_dir}'s chunked strategies read the model's default chunk size, "
+            f"{stored['default_chunk_tokens']} tokens, but here it is {tokens} ({origin})",
+            help="store the same calibration here (run the same 'docqa calibrate', or copy the calibration "
+            "file from the machine the run started on), or use a new --out folder",
+        )
+    _write_run_info(out_dir, stored | {"default_chunk_tokens": tokens})
+
+
+def _write_run_info(out_dir: Path, info: dict[str, Any]) -> None:
+    run_file = out_dir / RUN_FILE
+    temporary = run_file.with_suffix(".json.tmp")
+    temporary.write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(temporary, run_file)
 
 
 def read_run_info(out_dir: Path) -> dict[str, Any]:

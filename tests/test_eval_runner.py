@@ -6,6 +6,7 @@ import json
 import re
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -273,3 +274,25 @@ def test_a_chunk_size_below_the_minimum_is_refused(dataset: Path, tmp_path: Path
     with pytest.raises(ConfigError, match="chunk sizes must be at least 32 tokens, not 8"):
         run(dataset, tmp_path / "run", chunk_sizes=[8, 512])
     assert not (tmp_path / "run" / RESULTS_FILE).exists()
+
+
+def test_resuming_where_the_default_chunk_size_means_another_size_is_refused(dataset: Path, tmp_path: Path) -> None:
+    """Without a chunk size, coa reads the model's calibrated size: a run resumed on a machine without
+    that calibration would mix two chunk sizes under one key."""
+    out, calibrations = tmp_path / "run", tmp_path / "calibration.json"
+    calibrations.write_text(json.dumps({"format": 1, "models": {"fake": {"effective_tokens": 50}}}), encoding="utf-8")
+    backend = replace(fake_backend(), recommended_chunk_tokens=80)
+    default = {"chunk_tokens": None, "calibration_file": str(calibrations)}
+    run(dataset, out, backend, strategies=["full"], limit=1, settings=fake_settings(chunking=default))
+    assert "default_chunk_tokens" not in json.loads((out / "run.json").read_text(encoding="utf-8"))  # not used yet
+    run(dataset, out, backend, strategies=["full", "coa"], limit=2, settings=fake_settings(chunking=default))
+    assert json.loads((out / "run.json").read_text(encoding="utf-8"))["default_chunk_tokens"] == 50
+    assert {r["chunk_budget"] for r in read_records(out) if r["strategy"] == "coa"} == {50}
+
+    elsewhere = fake_settings(chunking={"chunk_tokens": None, "calibration_file": str(tmp_path / "none.json")})
+    message = r"read the model's default chunk size, 50 tokens, but here it is 80 \(the backend's recommendation; cal"
+    with pytest.raises(ConfigError, match=message):
+        run(dataset, out, backend, strategies=["full", "coa"], limit=3, settings=elsewhere)
+    assert len(read_records(out)) == 4  # nothing ran
+    resumed = run(dataset, out, backend, strategies=["full", "coa"], limit=3, settings=fake_settings(chunking=default))
+    assert resumed.ran == 2
