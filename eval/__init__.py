@@ -17,6 +17,7 @@ _EXPORTS = {
     "EvalProgress": "eval.runner",
     "EvalSummary": "eval.runner",
     "write_report": "eval.report",
+    "compare_runs": "eval.report",
     "Example": "eval.datasets",
     "load_dataset": "eval.datasets",
     "select_examples": "eval.datasets",

@@ -1,4 +1,4 @@
-"""``docqa eval run`` and ``docqa eval report``: a thin layer over ``eval.runner`` and ``eval.report``.
+"""``docqa eval run``, ``report`` and ``compare``: a thin layer over ``eval.runner`` and ``eval.report``.
 
 ``agents.cli`` adds these commands with ``add_eval_commands(subparsers)`` and hands the parsed
 arguments of ``docqa eval …`` to ``run_eval_command``. The model and reading options are those
@@ -7,6 +7,7 @@ of ``docqa ask``; ``--strategy S`` there means ``--strategies S`` here.
     docqa eval run --dataset quality.jsonl,multidoc_qa.jsonl --strategies coa,rag-reorder,full \\
         --limit 20 --seed 0 --out runs/NAME [--model-path M.gguf --context-window 2048 --chunk-tokens 512,1024]
     docqa eval report runs/NAME [--baseline rag]
+    docqa eval compare runs/OWN-WINDOW runs/W2048 [--baseline full]
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ def _add_run_command(commands: Any) -> None:
 
 
 def add_eval_commands(subparsers: Any) -> None:
-    """Add ``eval`` with its sub-commands ``run`` and ``report`` to the main parser's sub-parsers."""
+    """Add ``eval`` with its sub-commands ``run``, ``report`` and ``compare`` to the main parser's sub-parsers."""
     parser = subparsers.add_parser(
         "eval",
         help="evaluate strategies on QA datasets",
@@ -61,6 +62,16 @@ def add_eval_commands(subparsers: Any) -> None:
     report.add_argument("out", metavar="DIR", help="the run folder (the --out of 'docqa eval run')")
     report.add_argument(
         "--baseline", metavar="STRATEGY", help="compare every strategy with this one (default: full, else the first)"
+    )
+    compare = commands.add_parser(
+        "compare",
+        help="compare the strategies of several run folders, paired on the questions they share",
+        description="Every strategy of every run against one strategy of the first run, question by question "
+        "(runs with the same datasets and seed answer the same questions).",
+    )
+    compare.add_argument("runs", nargs="+", metavar="DIR", help="two run folders or more; the first holds the baseline")
+    compare.add_argument(
+        "--baseline", metavar="STRATEGY", help="the first run's strategy to compare with (default: full, else first)"
     )
 
 
@@ -121,11 +132,14 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def run_eval_command(args: argparse.Namespace) -> int:
-    """Carry out ``docqa eval run|report``; typed errors propagate to the CLI's one-line handler."""
+    """Carry out ``docqa eval run|report|compare``; typed errors propagate to the CLI's one-line handler."""
     if args.eval_command == "run":
         return _run(args)
-    from eval.report import write_report
+    from eval.report import compare_runs, write_report
 
+    if args.eval_command == "compare":
+        print(compare_runs(args.runs, args.baseline))
+        return 0
     report = write_report(args.out, args.baseline)
     print(report.read_text(encoding="utf-8"))
     return 0

@@ -10,6 +10,7 @@ When a run compared chunk sizes, a strategy run at each size is reported on its 
 
 Each score carries a 95% bootstrap interval over its examples, and every strategy is compared with
 a baseline (``full`` unless told otherwise) on the examples both answered; see ``eval.stats``.
+``compare_runs([...])`` makes the same comparison across run folders that share their examples.
 """
 
 from __future__ import annotations
@@ -424,3 +425,34 @@ def write_report(out_dir: str | Path, baseline: str | None = None) -> Path:
     report = out_dir / REPORT_FILE
     report.write_text(render_markdown(cells, strategies, run_info, plots, records, baseline), encoding="utf-8")
     return report
+
+
+def compare_runs(out_dirs: Sequence[str | Path], baseline: str | None = None) -> str:
+    """Markdown: every strategy of every run against ``baseline`` of the first run, example by example.
+
+    Runs made with the same datasets and seed answer the same examples, so a strategy can be set
+    against another run's (another window, model or prompt), paired on the examples both answered.
+    Each is labelled ``strategy (folder name)``; ``baseline`` is a strategy of the first run (default:
+    its ``full``, else its first strategy).
+    """
+    runs = [Path(d) for d in out_dirs]
+    if len(runs) < 2:
+        raise InputError("comparing needs two run folders or more", help="e.g. docqa eval compare runs/A runs/B")
+    names = [run.name for run in runs] if len({run.name for run in runs}) == len(runs) else [str(r) for r in runs]
+    records: list[dict[str, Any]] = []
+    order: list[str] = []
+    for run, name in zip(runs, names, strict=True):
+        if not (run / RESULTS_FILE).exists():
+            raise InputError(f"{run}: no {RESULTS_FILE} here", help="pass --out folders of 'docqa eval run'")
+        mine = label_records(read_records(run))
+        if run == runs[0]:
+            first_strategies = strategy_order(mine)
+        order += [f"{variant} ({name})" for variant in strategy_order(mine)]
+        records += [{**r, "variant": f"{r['variant']} ({name})"} for r in mine]
+    chosen = baseline or default_baseline(first_strategies)
+    if chosen not in first_strategies:
+        raise InputError(
+            f"{runs[0]}: no strategy {chosen!r} to compare with", help=f"pick one of: {', '.join(first_strategies)}"
+        )
+    return "\n".join(_paired_lines(records, order, f"{chosen} ({names[0]})"))
+

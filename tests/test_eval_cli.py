@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 
 import pytest
@@ -61,3 +62,22 @@ def test_report_on_a_folder_without_results_names_it(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no results.jsonl") as raised:
         run_eval_command(parse("report", str(tmp_path)))
     assert str(tmp_path) in str(raised.value)
+
+
+def test_compare_pairs_strategies_across_run_folders(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Two runs over the same questions (here: the same ids, the second with two wrong references)."""
+    (tmp_path / "right").mkdir(), (tmp_path / "wrong").mkdir()
+    right = write_code_word_dataset(tmp_path / "right" / "codes.jsonl", 3)
+    wrong = write_code_word_dataset(tmp_path / "wrong" / "codes.jsonl", 3, wrong=[0, 1])
+    for dataset, out in ((right, tmp_path / "a"), (wrong, tmp_path / "b")):
+        run_eval([dataset], ["full"], None, 0, fake_settings(), out, backend_factory=lambda _: fake_backend())
+
+    assert run_eval_command(parse("compare", str(tmp_path / "a"), str(tmp_path / "b"))) == 0
+    printed = capsys.readouterr().out
+    assert "## Against full (a), on the same examples" in printed
+    assert re.search(r"\| codes \| full \(b\) \| 3 \| -66\.7 \| -100\.0 to [-0-9.]+ \| 0 / 1 / 2 \|", printed)
+    with pytest.raises(InputError, match="two run folders or more"):
+        run_eval_command(parse("compare", str(tmp_path / "a")))
+    with pytest.raises(InputError, match=r"no strategy 'coa' to compare with") as raised:
+        run_eval_command(parse("compare", str(tmp_path / "a"), str(tmp_path / "b"), "--baseline", "coa"))
+    assert raised.value.help == "pick one of: full"
