@@ -438,21 +438,16 @@ def compare_runs(out_dirs: Sequence[str | Path], baseline: str | None = None) ->
     runs = [Path(d) for d in out_dirs]
     if len(runs) < 2:
         raise InputError("comparing needs two run folders or more", help="e.g. docqa eval compare runs/A runs/B")
-    names = [run.name for run in runs] if len({run.name for run in runs}) == len(runs) else [str(r) for r in runs]
-    records: list[dict[str, Any]] = []
-    order: list[str] = []
-    for run, name in zip(runs, names, strict=True):
+    for run in runs:
         if not (run / RESULTS_FILE).exists():
             raise InputError(f"{run}: no {RESULTS_FILE} here", help="pass --out folders of 'docqa eval run'")
-        mine = label_records(read_records(run))
-        if run == runs[0]:
-            first_strategies = strategy_order(mine)
-        order += [f"{variant} ({name})" for variant in strategy_order(mine)]
-        records += [{**r, "variant": f"{r['variant']} ({name})"} for r in mine]
-    chosen = baseline or default_baseline(first_strategies)
-    if chosen not in first_strategies:
-        raise InputError(
-            f"{runs[0]}: no strategy {chosen!r} to compare with", help=f"pick one of: {', '.join(first_strategies)}"
-        )
+    names = [run.name for run in runs] if len({run.name for run in runs}) == len(runs) else [str(r) for r in runs]
+    labelled = [label_records(read_records(run)) for run in runs]
+    first = strategy_order(labelled[0])
+    chosen = baseline or default_baseline(first)
+    if chosen not in first:
+        raise InputError(f"{runs[0]}: no strategy {chosen!r} to compare with", help=f"pick one of: {', '.join(first)}")
+    pairs = list(zip(labelled, names, strict=True))
+    records = [{**r, "variant": f"{r['variant']} ({name})"} for mine, name in pairs for r in mine]
+    order = [f"{variant} ({name})" for mine, name in pairs for variant in strategy_order(mine)]
     return "\n".join(_paired_lines(records, order, f"{chosen} ({names[0]})"))
-

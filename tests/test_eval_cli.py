@@ -66,7 +66,8 @@ def test_report_on_a_folder_without_results_names_it(tmp_path: Path) -> None:
 
 def test_compare_pairs_strategies_across_run_folders(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Two runs over the same questions (here: the same ids, the second with two wrong references)."""
-    (tmp_path / "right").mkdir(), (tmp_path / "wrong").mkdir()
+    for folder in ("right", "wrong"):
+        (tmp_path / folder).mkdir()
     right = write_code_word_dataset(tmp_path / "right" / "codes.jsonl", 3)
     wrong = write_code_word_dataset(tmp_path / "wrong" / "codes.jsonl", 3, wrong=[0, 1])
     for dataset, out in ((right, tmp_path / "a"), (wrong, tmp_path / "b")):
