@@ -396,6 +396,13 @@ def plot_score_vs_chunk_size(sweep: ChunkSweep, cells: Sequence[Cell], path: Pat
     figure.savefig(path, dpi=110)
 
 
+def run_records(out_dir: Path) -> list[dict[str, Any]]:
+    """A run folder's results, each labelled with its ``variant``; a folder without results is an error."""
+    if not (out_dir / RESULTS_FILE).exists():
+        raise InputError(f"{out_dir}: no {RESULTS_FILE} here", help="pass the --out folder of a 'docqa eval run'")
+    return label_records(read_records(out_dir))
+
+
 def write_report(out_dir: str | Path, baseline: str | None = None) -> Path:
     """Write ``report.md`` and the plots for the run in ``out_dir``; returns the report's path.
 
@@ -403,9 +410,7 @@ def write_report(out_dir: str | Path, baseline: str | None = None) -> Path:
     if the run has it, else its first strategy).
     """
     out_dir = Path(out_dir)
-    if not (out_dir / RESULTS_FILE).exists():
-        raise InputError(f"{out_dir}: no {RESULTS_FILE} here", help="pass the --out folder of a 'docqa eval run'")
-    records = label_records(read_records(out_dir))
+    records = run_records(out_dir)
     run_info = read_run_info(out_dir)
     strategies = strategy_order(records)
     if baseline is not None and baseline not in strategies:
@@ -438,11 +443,8 @@ def compare_runs(out_dirs: Sequence[str | Path], baseline: str | None = None) ->
     runs = [Path(d) for d in out_dirs]
     if len(runs) < 2:
         raise InputError("comparing needs two run folders or more", help="e.g. docqa eval compare runs/A runs/B")
-    for run in runs:
-        if not (run / RESULTS_FILE).exists():
-            raise InputError(f"{run}: no {RESULTS_FILE} here", help="pass --out folders of 'docqa eval run'")
+    labelled = [run_records(run) for run in runs]
     names = [run.name for run in runs] if len({run.name for run in runs}) == len(runs) else [str(r) for r in runs]
-    labelled = [label_records(read_records(run)) for run in runs]
     first = strategy_order(labelled[0])
     chosen = baseline or default_baseline(first)
     if chosen not in first:
