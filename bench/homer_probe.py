@@ -14,7 +14,8 @@ backend and the same prompt:
 Agreement with ``none`` is leval_compression's. If the plain model reading half the text moves away
 from its answer as often as homer does, these questions measure the model's fragility, not homer's.
 Answers that are only a bracketed id ("[1]", "[C3]") are counted apart: the small models' fallback.
-Rows go to ``bench/results/homer_probe.json``, keyed by model.
+Rows go to ``bench/results/homer_probe.json``, keyed by model and window, rewritten after every
+question so a stopped probe keeps what it answered.
 
     python bench/homer_probe.py --limit 5
 """
@@ -26,6 +27,7 @@ import json
 import math
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -75,8 +77,8 @@ def readings(budget: int) -> dict[str, CacheCompressor]:
     }
 
 
-def probe(args: argparse.Namespace) -> list[dict[str, Any]]:
-    """One record per question: its id, metric and each reading's answer."""
+def probe(args: argparse.Namespace) -> Iterator[dict[str, Any]]:
+    """One record per question, as each is answered: its id, metric and each reading's answer."""
     backend_settings = BackendSettings(
         kind="transformers", model_path=args.model, context_window=args.window, compression="none"
     )
@@ -85,7 +87,6 @@ def probe(args: argparse.Namespace) -> list[dict[str, Any]]:
     settings = Settings(
         strategy="full", backend=backend_settings, manager=ManagerSettings(max_tokens=args.answer_tokens)
     )
-    records = []
     for example in select_examples([args.dataset], args.limit, args.seed):
         answers = {}
         for name, compressor in readings(args.cache_budget).items():
@@ -98,8 +99,7 @@ def probe(args: argparse.Namespace) -> list[dict[str, Any]]:
             )
             answers[name] = answer.answer
             print(f"{example.id} {name}: {answer.answer[:70]!r} ({time.perf_counter() - started:.0f} s)", flush=True)
-        records.append({"id": example.id, "metric": example.metric, "answers": answers})
-    return records
+        yield {"id": example.id, "metric": example.metric, "answers": answers}
 
 
 def summarize(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -132,17 +132,19 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=RESULTS_DIR / "homer_probe.json")
     args = parser.parse_args()
 
-    records = probe(args)
-    rows = summarize(records)
+    records: list[dict[str, Any]] = []
+    for record in probe(args):
+        records.append(record)
+        rows = summarize(records)
+        saved = json.loads(args.results.read_text(encoding="utf-8")) if args.results.is_file() else {}
+        saved[f"{args.model.name}, window {args.window}"] = {
+            "dataset": args.dataset.name, "seed": args.seed, "window": args.window, "cache_budget": args.cache_budget,
+            "date": time.strftime("%Y-%m-%d"), "rows": rows, "questions": records,
+        }  # fmt: skip
+        args.results.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
     print(f"\n{'reading':<18} {'n':>3} {'agrees %':>9} {'bracket only':>13}")
-    for row in rows:
+    for row in summarize(records):
         print(f"{row['reading']:<18} {row['n']:>3} {row['agrees']:>9.0f} {row['bracket_only']:>13}")
-    old = json.loads(args.results.read_text(encoding="utf-8")) if args.results.is_file() else {}
-    old[args.model.name] = {
-        "dataset": args.dataset.name, "seed": args.seed, "window": args.window, "cache_budget": args.cache_budget,
-        "date": time.strftime("%Y-%m-%d"), "rows": rows, "questions": records,
-    }  # fmt: skip
-    args.results.write_text(json.dumps(old, indent=1) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":
