@@ -49,6 +49,12 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
         help="model window in tokens (default: the GGUF file's own; 8192 for remote models)",
     )
     group.add_argument(
+        "--repeat-penalty",
+        type=float,
+        help='make tokens a reply has written less likely, against answers that loop ("[c2] [c2] …"); '
+        "1.1 is usual, 1.0 is none (default: none for local models, the server's own for remote ones)",
+    )
+    group.add_argument(
         "--kv-type",
         choices=["f16", "q8_0", "q4_0"],
         help="llama.cpp KV-cache type: q8_0 halves cache memory (slower prefill on CPU), q4_0 quarters it "
@@ -207,6 +213,7 @@ def settings_from_args(args: argparse.Namespace) -> Any:
         "model": option("model"),
         "base_url": option("base_url"),
         "context_window": option("context_window"),
+        "repeat_penalty": option("repeat_penalty"),
         "kv_type": option("kv_type"),
         "compression": option("compression"),
         "cache_budget": option("cache_budget"),

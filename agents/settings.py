@@ -50,6 +50,12 @@ class BackendSettings(_Section):
     context_window: int | None = Field(default=None, ge=256)
     """Model window in tokens; unset means the GGUF file's own, or 8192 for remote models."""
     temperature: float = Field(default=0.0, ge=0.0, le=2.0)
+    repeat_penalty: float | None = Field(default=None, ge=1.0, le=2.0)
+    """Penalty on the tokens a reply has written so far (llama.cpp's ``repeat_penalty``, over its last
+    64 tokens: a positive logit is divided by it, a negative one multiplied); 1.0 is none. Small models
+    decoding greedily can loop ("[c2] [c2] [c2] …"); 1.1 is the usual cure. Unset means none for local
+    models, and the endpoint's own default for remote ones, which are sent it only when it is set (as
+    ``repeat_penalty``: llama.cpp servers read it, default 1.1; OpenAI's own API refuses it)."""
     seed: int = 0
     timeout_s: float = Field(default=300.0, gt=0)
     """Per-call timeout for remote models."""

@@ -12,7 +12,7 @@ import torch
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedModel, Qwen2Config, Qwen2ForCausalLM
 
 from agents.compression import PromptParts, cache_bytes, cache_length, compressor_for
-from agents.compression.decoding import decode
+from agents.compression.decoding import decode, penalize_repeats
 from agents.compression.driver import DecoderDriver, cached_kv
 from agents.compression.homer import Homer, plan
 from agents.compression.homer_chunks import chunk_token_ids
@@ -237,3 +237,25 @@ def test_a_gguf_files_converted_copy_is_named_by_its_content(tmp_path: Path) -> 
     assert converted_copy(reinstalled) == converted_copy(model)
     assert converted_copy(changed) != converted_copy(model)
     assert converted_copy(model).name.startswith("model-")
+
+
+def test_repeat_penalty_keeps_decoding_from_looping(driver: DecoderDriver) -> None:
+    prompt = make_prompt(50)
+
+    def tokens(**options: float) -> list[int]:
+        with torch.inference_mode():
+            return decode(driver, PlainCache().prefill(driver, prompt), 40, end_ids=set(), **options).tokens
+
+    plain = tokens()
+    assert len(set(plain)) < len(plain) / 2  # greedy decoding of these weights loops
+    assert tokens(repeat_penalty=1.0) == plain
+    penalized = tokens(repeat_penalty=50.0)
+    assert penalized[0] == plain[0]  # nothing written yet, nothing penalized
+    assert len(set(penalized)) == len(penalized)  # 40 < the 64-token window: no token twice
+
+
+def test_repeat_penalty_divides_positive_logits_and_multiplies_negative_ones() -> None:
+    logits = torch.tensor([2.0, -1.0, 1.0, 0.0])
+    assert penalize_repeats(logits, [0, 1, 0, 3], 2.0).tolist() == [1.0, -2.0, 1.0, 0.0]
+    assert penalize_repeats(logits, [], 2.0) is logits
+    assert logits.tolist() == [2.0, -1.0, 1.0, 0.0]  # the input is left alone

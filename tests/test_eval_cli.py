@@ -10,9 +10,11 @@ import pytest
 
 from agents.cli import settings_from_args
 from agents.errors import InputError
+from agents.settings import Settings
 from eval.cli import _strategies, add_eval_commands, run_eval_command
 from eval.datasets import dataset_paths
 from eval.runner import run_eval
+from eval.store import fingerprint_differences, run_fingerprint
 from tests.eval_fake_run import fake_backend, fake_settings, write_code_word_dataset
 
 
@@ -26,13 +28,17 @@ def test_run_options_reuse_the_ask_options() -> None:
     args = parse(
         "run", "--dataset", "a.jsonl,b.jsonl", "--dataset", "c.jsonl", "--out", "runs/x",
         "--context-window", "2048", "--chunk-tokens", "512,1024", "--limit", "5", "--concurrency", "2",
-        "--backend", "transformers", "--compression", "homer", "--cache-budget", "2048",
+        "--backend", "transformers", "--compression", "homer", "--cache-budget", "2048", "--repeat-penalty", "1.1",
     )  # fmt: skip
     assert dataset_paths(args.dataset) == [Path("a.jsonl"), Path("b.jsonl"), Path("c.jsonl")]
     assert (args.limit, args.seed, args.concurrency, args.retry_errors) == (5, 0, 2, False)
     settings = settings_from_args(args)
     assert (settings.backend.context_window, settings.chunking.chunk_tokens) == (2048, None)
     assert (settings.backend.compression, settings.backend.cache_budget) == ("homer", 2048)
+    # decoding options change answers, so a run folder made without them refuses to resume with them
+    assert "settings.backend.repeat_penalty: None → 1.1" in fingerprint_differences(
+        run_fingerprint(Settings(), 0), run_fingerprint(settings, 0)
+    )
     assert args.chunk_sweep == [512, 1024]  # compared within the run, see test_eval_runner
     assert _strategies(args) == ["coa", "rag-reorder", "full"]
     assert _strategies(parse("run", "--dataset", "a", "--out", "o", "--strategies", "full, rag")) == ["full", "rag"]

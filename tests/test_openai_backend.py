@@ -52,3 +52,14 @@ def test_unreachable_server_is_a_transient_error() -> None:
 def test_missing_model_name_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="needs a model name"):
         create_backend(BackendSettings(kind="openai", base_url="http://127.0.0.1:9/v1"))
+
+
+def test_repeat_penalty_goes_over_the_wire(openai_server: str) -> None:
+    def ones(repeat_penalty: float) -> int:
+        backend = _settings(openai_server).backend.model_copy(update={"repeat_penalty": repeat_penalty})
+        model = create_backend(backend).chat_model
+        reply = model.invoke([HumanMessage("Count: one, one, one, one, one,")], max_tokens=40)
+        return str(reply.content).lower().split().count("one,")
+
+    assert ones(1.0) >= 10  # the served SmolLM2 loops, as in-process
+    assert ones(1.3) <= 3

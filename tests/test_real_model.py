@@ -5,9 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from langchain_core.messages import HumanMessage
 
 from agents import DocQA, Settings
+from agents.backends import create_backend
 from agents.results import NoteWritten, PassagesRetrieved
+from agents.settings import BackendSettings
 
 pytestmark = pytest.mark.real_model
 
@@ -67,3 +70,18 @@ def test_every_strategy_runs_with_the_embedded_model(strategy: str, short_sample
     else:
         assert len(answer.calls) == 1 and answer.notes == []
         assert answer.context and answer.calls[0].prompt_tokens <= 8192 - 48
+
+
+LOOPING_PROMPT = "Count: one, one, one, one, one,"
+
+
+def _ones(repeat_penalty: float = 1.0) -> int:
+    """How often the embedded model's reply to ``LOOPING_PROMPT`` says "one,"."""
+    model = create_backend(BackendSettings(repeat_penalty=repeat_penalty)).chat_model
+    reply = model.invoke([HumanMessage(LOOPING_PROMPT)], max_tokens=40)
+    return str(reply.content).lower().split().count("one,")
+
+
+def test_repeat_penalty_stops_the_embedded_model_looping() -> None:
+    assert _ones() >= 10  # greedy SmolLM2 keeps counting "one, one, one, …"
+    assert _ones(repeat_penalty=1.3) <= 3

@@ -154,6 +154,7 @@ class LlamaCppChatModel(BaseChatModel):
 
     model_path: str
     temperature: float = 0.0
+    repeat_penalty: float = 1.0
     max_tokens: int = 256
     seed: int = 0
     _model: _LoadedModel = PrivateAttr()
@@ -179,6 +180,7 @@ class LlamaCppChatModel(BaseChatModel):
                     messages=to_openai_messages(messages),
                     temperature=kwargs.get("temperature", self.temperature),
                     max_tokens=kwargs.get("max_tokens", self.max_tokens),
+                    repeat_penalty=self.repeat_penalty,
                     stop=stop,
                     seed=self.seed,
                 )
@@ -203,7 +205,10 @@ def create_llamacpp_backend(settings: BackendSettings) -> Backend:
     embedded = settings.model_path is None
     path = embedded_model_path() if embedded else Path(settings.model_path).expanduser()  # type: ignore[arg-type]
     model = load_model(LoadOptions.from_settings(path, settings))
-    chat_model = LlamaCppChatModel(model, model_path=str(path), temperature=settings.temperature, seed=settings.seed)
+    chat_model = LlamaCppChatModel(
+        model, model_path=str(path), temperature=settings.temperature,
+        repeat_penalty=settings.repeat_penalty or 1.0, seed=settings.seed,
+    )  # fmt: skip
     suffix = "" if settings.kv_type == "f16" else f"+kv-{settings.kv_type}"
     return Backend(
         name=f"llamacpp:{path.name}{suffix}",

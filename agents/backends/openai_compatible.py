@@ -56,6 +56,7 @@ class OpenAICompatibleChatModel(BaseChatModel):
     base_url: str | None = None
     api_key: SecretStr | None = None
     temperature: float = 0.0
+    repeat_penalty: float | None = None
     max_tokens: int = 256
     seed: int | None = 0
     timeout_s: float = 300.0
@@ -82,6 +83,9 @@ class OpenAICompatibleChatModel(BaseChatModel):
             request["stop"] = stop
         if self.seed is not None:
             request["seed"] = self.seed
+        if self.repeat_penalty is not None:
+            # Not in OpenAI's API (which refuses unknown fields); llama.cpp servers read it.
+            request["extra_body"] = {"repeat_penalty": self.repeat_penalty}
         return request
 
     @staticmethod
@@ -165,6 +169,7 @@ def create_openai_backend(settings: BackendSettings) -> Backend:
         base_url=settings.base_url,
         api_key=settings.api_key,
         temperature=settings.temperature,
+        repeat_penalty=settings.repeat_penalty,
         seed=settings.seed,
         timeout_s=settings.timeout_s,
     )

@@ -188,6 +188,7 @@ class TransformersChatModel(BaseChatModel):
     compression: str = "none"
     context_window: int
     temperature: float = 0.0
+    repeat_penalty: float = 1.0
     max_tokens: int = 256
     seed: int = 0
     _loaded: LoadedModel = PrivateAttr()
@@ -245,7 +246,7 @@ class TransformersChatModel(BaseChatModel):
             hit_stop = (lambda tokens: any(s in tokenizer.decode(tokens) for s in stop)) if stop else None
             decoded = decode(
                 driver, state, max_tokens, end_ids=self._loaded.end_ids(),
-                temperature=temperature, seed=self.seed, should_stop=hit_stop,
+                temperature=temperature, repeat_penalty=self.repeat_penalty, seed=self.seed, should_stop=hit_stop,
             )  # fmt: skip
         text = tokenizer.decode(decoded.tokens, skip_special_tokens=True)
         for marker in stop or []:
@@ -287,7 +288,7 @@ def create_transformers_backend(settings: BackendSettings) -> Backend:
     compressor = compressor_for(settings.compression, settings.cache_budget)
     chat_model = TransformersChatModel(
         loaded, compressor, model_path=str(path), compression=settings.compression, context_window=window,
-        temperature=settings.temperature, seed=settings.seed,
+        temperature=settings.temperature, repeat_penalty=settings.repeat_penalty or 1.0, seed=settings.seed,
     )  # fmt: skip
     # As for llama.cpp: small local models read far less than their window (see DESIGN.md). HOMER
     # reads each worker's chunk as merged budget-sized pieces, so it can take two budgets at once.
