@@ -6,8 +6,6 @@ were loaded; never documents, history, or an API key (remote backends are built 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import streamlit as st
 
 from agents.backends import Backend, create_backend
@@ -22,20 +20,10 @@ def backend_for(settings: Settings) -> Backend | None:
     backend = settings.backend
     if backend.kind != "llamacpp":
         return None  # cheap to build, and its key must not enter a cache shared by all sessions
-    model_path = str(backend.model_path.expanduser()) if backend.model_path else None
-    return _local_backend(model_path, backend.context_window, backend.temperature, backend.seed, backend.n_threads)
+    # Every setting that shapes the loaded model is in the key (the API key, unused here, is left out).
+    return _local_backend(backend.model_dump_json(exclude={"api_key"}))
 
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=4)
-def _local_backend(
-    model_path: str | None, context_window: int | None, temperature: float, seed: int, n_threads: int | None
-) -> Backend:
-    settings = BackendSettings(
-        kind="llamacpp",
-        model_path=Path(model_path) if model_path else None,
-        context_window=context_window,
-        temperature=temperature,
-        seed=seed,
-        n_threads=n_threads,
-    )
-    return create_backend(settings)
+def _local_backend(backend_json: str) -> Backend:
+    return create_backend(BackendSettings.model_validate_json(backend_json))

@@ -18,7 +18,7 @@ from streamlit.testing.v1 import AppTest
 from agents import DocQA, Settings
 from agents.backends import Backend
 from agents.results import AnswerReady, DocumentsChunked, DocumentsLoaded, NoteWritten
-from app import launch
+from app import backends, launch
 from app.export import answer_json, answer_markdown
 from app.live import finish_run
 from app.progress import describe_progress
@@ -185,3 +185,14 @@ def test_launch_runs_streamlit_with_the_app_and_passes_options_on(monkeypatch: p
 def test_doctests(module: str) -> None:
     result = doctest.testmod(importlib.import_module(module))
     assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.real_model
+def test_the_app_loads_the_local_model_with_every_backend_setting() -> None:
+    settings = Settings(backend={"kv_type": "q8_0", "repeat_penalty": 1.3, "n_threads": 1})
+    backend = backends.backend_for(settings)
+    assert backend is not None
+    assert backend.name == "llamacpp:SmolLM2-135M-Instruct.Q4_1.gguf+kv-q8_0"
+    assert backend.chat_model.repeat_penalty == 1.3  # type: ignore[attr-defined]
+    assert backends.backend_for(settings) is backend  # loaded once, then shared
+    assert backends.backend_for(Settings(backend={"n_threads": 1})) is not backend
