@@ -222,13 +222,30 @@ def _settings_lines(run_info: dict[str, Any], records: Sequence[dict[str, Any]])
     asked = ", ".join(map(str, sizes)) if sizes else "the model's default (calibrated, else recommended)"
     # Counted from the records: run.json holds only the last invocation's --limit, and a run can grow.
     examples = Counter(task for task, _ in dict.fromkeys((r["task"], r["example_id"]) for r in records))
-    return [
+    lines = [
         f"- backend: {backend.get('kind', '?')}, model: {model}",
         f"- context window: {backend.get('context_window') or 'the model default'}, chunk tokens: {asked}"
         + (f"; chunks read: {', '.join(map(str, used))} tokens" if used else ""),
         f"- datasets: {', '.join(run_info.get('datasets', [])) or '?'}; seed {run_info.get('seed')}; examples "
         f"per task: {', '.join(f'{task} {n}' for task, n in examples.items())}",
     ]
+    changed = _changed_model_settings(backend)
+    return [*lines, f"- other model settings: {changed}"] if changed else lines
+
+
+def _changed_model_settings(backend: dict[str, Any]) -> str:
+    """The recorded model settings, other than those the header names, that differ from their defaults.
+
+    >>> _changed_model_settings({"kind": "llamacpp", "context_window": 2048, "repeat_penalty": 1.1, "kv_type": "f16"})
+    'repeat_penalty 1.1'
+    """
+    from agents.settings import BackendSettings
+
+    defaults = BackendSettings().model_dump(mode="json")
+    named = {"kind", "model_path", "model", "base_url", "context_window"}
+    return ", ".join(
+        f"{key} {value}" for key, value in backend.items() if key in defaults.keys() - named and value != defaults[key]
+    )
 
 
 ChunkSweep = tuple[list[int], dict[str, dict[int, float | None]]]

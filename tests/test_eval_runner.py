@@ -270,6 +270,15 @@ def test_chunk_sizes_are_compared_for_the_chunked_strategies_only(dataset: Path,
     assert (grown.ran, grown.skipped) == (5, 15)  # only coa at the new size
 
 
+def test_the_report_names_model_settings_that_differ_from_the_defaults(dataset: Path, tmp_path: Path) -> None:
+    backend = {"kind": "openai", "model": "fake", "base_url": "http://127.0.0.1:9/v1", "repeat_penalty": 1.1}
+    run(dataset, tmp_path / "run", strategies=["full"], settings=fake_settings(backend=backend), report=True)
+    report = (tmp_path / "run" / "report.md").read_text(encoding="utf-8")
+    assert "- other model settings: repeat_penalty 1.1\n" in report
+    run(dataset, tmp_path / "plain", strategies=["full"], report=True)
+    assert "other model settings" not in (tmp_path / "plain" / "report.md").read_text(encoding="utf-8")
+
+
 def test_a_chunk_size_below_the_minimum_is_refused(dataset: Path, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="chunk sizes must be at least 32 tokens, not 8"):
         run(dataset, tmp_path / "run", chunk_sizes=[8, 512])
