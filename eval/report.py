@@ -24,6 +24,7 @@ from statistics import fmean
 from typing import Any
 
 from agents.errors import InputError, MissingDependencyError
+from agents.settings import BackendSettings
 from eval.stats import Interval, bootstrap_ci, paired_differences, stratified_ci
 from eval.store import RESULTS_FILE, read_records, read_run_info
 
@@ -239,8 +240,6 @@ def _changed_model_settings(backend: dict[str, Any]) -> str:
     >>> _changed_model_settings({"kind": "llamacpp", "context_window": 2048, "repeat_penalty": 1.1, "kv_type": "f16"})
     'repeat_penalty 1.1'
     """
-    from agents.settings import BackendSettings
-
     defaults = BackendSettings().model_dump(mode="json")
     named = {"kind", "model_path", "model", "base_url", "context_window"}
     return ", ".join(
