@@ -241,10 +241,8 @@ def _changed_model_settings(backend: dict[str, Any]) -> str:
     'repeat_penalty 1.1'
     """
     defaults = BackendSettings().model_dump(mode="json")
-    named = {"kind", "model_path", "model", "base_url", "context_window"}
-    return ", ".join(
-        f"{key} {value}" for key, value in backend.items() if key in defaults.keys() - named and value != defaults[key]
-    )
+    unnamed = defaults.keys() - {"kind", "model_path", "model", "base_url", "context_window"}
+    return ", ".join(f"{key} {value}" for key, value in backend.items() if key in unnamed and value != defaults[key])
 
 
 ChunkSweep = tuple[list[int], dict[str, dict[int, float | None]]]
@@ -419,6 +417,13 @@ def run_records(out_dir: Path) -> list[dict[str, Any]]:
     return label_records(read_records(out_dir))
 
 
+def _unknown_baseline(out_dir: Path, baseline: str | None, strategies: Sequence[str]) -> InputError:
+    """The error for a baseline strategy that the run in ``out_dir`` does not have."""
+    return InputError(
+        f"{out_dir}: no strategy {baseline!r} to compare with", help=f"pick one of: {', '.join(strategies)}"
+    )
+
+
 def write_report(out_dir: str | Path, baseline: str | None = None) -> Path:
     """Write ``report.md`` and the plots for the run in ``out_dir``; returns the report's path.
 
@@ -430,9 +435,7 @@ def write_report(out_dir: str | Path, baseline: str | None = None) -> Path:
     run_info = read_run_info(out_dir)
     strategies = strategy_order(records)
     if baseline is not None and baseline not in strategies:
-        raise InputError(
-            f"{out_dir}: no strategy {baseline!r} to compare with", help=f"pick one of: {', '.join(strategies)}"
-        )
+        raise _unknown_baseline(out_dir, baseline, strategies)
     cells = aggregate(records, strategies)
     plots = []
     if any(c.score is not None for c in cells):
@@ -464,7 +467,7 @@ def compare_runs(out_dirs: Sequence[str | Path], baseline: str | None = None) ->
     first = strategy_order(labelled[0])
     chosen = baseline or default_baseline(first)
     if chosen not in first:
-        raise InputError(f"{runs[0]}: no strategy {chosen!r} to compare with", help=f"pick one of: {', '.join(first)}")
+        raise _unknown_baseline(runs[0], chosen, first)
     pairs = list(zip(labelled, names, strict=True))
     records = [{**r, "variant": f"{r['variant']} ({name})"} for mine, name in pairs for r in mine]
     order = [f"{variant} ({name})" for mine, name in pairs for variant in strategy_order(mine)]
