@@ -35,6 +35,7 @@ _OPTION_TOKEN = re.compile(r"(?<![A-Za-z0-9])([A-D]{1,4})(?![A-Za-z0-9])")
 _ARTICLE_A_AFTER = re.compile(r"\s+[a-z]")
 _ANSWER_IS = re.compile(r"[Tt]he answer is:?\s*\$?(\S+)")
 _TRUE_FALSE = re.compile(r"true|false")
+_DECLINES = re.compile(r"\b(?:does|do|did)(?: not|n[’']t) say\b", re.IGNORECASE)
 MULTI_CHOICE_PARTIAL = 0.25
 """L-Eval's credit for picking some but not all of several correct options."""
 
@@ -201,6 +202,16 @@ def best_over_references(metric: ScoreFn, prediction: str, references: Sequence[
     1.0
     """
     return max((metric(prediction, reference) for reference in references), default=0.0)
+
+
+def declines(prediction: str) -> bool:
+    """Whether the answer says the text does not say: what docqa's answer prompts ask a model to write
+    when it finds no answer. Such an answer scores 0 like a wrong one; the report counts them apart.
+
+    >>> declines("The text does not say."), declines("The notes don't say [c2]"), declines("Yes [c1]")
+    (True, True, False)
+    """
+    return bool(_DECLINES.search(prediction))
 
 
 def score_prediction(prediction: str, references: Sequence[str], metric: str) -> dict[str, float]:

@@ -25,6 +25,7 @@ from typing import Any
 
 from agents.errors import InputError, MissingDependencyError
 from agents.settings import BackendSettings
+from eval.metrics import declines
 from eval.stats import Interval, bootstrap_ci, paired_differences, stratified_ci
 from eval.store import RESULTS_FILE, read_records, read_run_info
 
@@ -45,6 +46,8 @@ class Cell:
     n: int
     """Answered (scored) pairs."""
     errors: int
+    declined: int
+    """Answered pairs whose answer says the text does not say (``eval.metrics.declines``); scored 0."""
     scores: tuple[float, ...]
     """Each answered pair's score in percent."""
     score: float | None
@@ -96,6 +99,7 @@ def make_cell(task: str, strategy: str, records: Sequence[dict[str, Any]]) -> Ce
         metric=records[0]["metric"],
         n=len(answered),
         errors=len(records) - len(answered),
+        declined=sum(declines(r["prediction"]) for r in answered),
         scores=scores,
         score=_mean(scores),
         interval=bootstrap_ci(scores),
@@ -141,14 +145,14 @@ def _fmt_interval(interval: Interval | None) -> str:
 
 def _table(cells: Sequence[Cell]) -> list[str]:
     lines = [
-        "| task | metric | strategy | score | 95% CI | n | errors | mean prompt tokens | mean model calls "
-        "| mean seconds | of which retrieval |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| task | metric | strategy | score | 95% CI | n | errors | declined | mean prompt tokens "
+        "| mean model calls | mean seconds | of which retrieval |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for c in cells:
         lines.append(
             f"| {c.task} | {c.metric} | {c.strategy} | {_fmt(c.score)} | {_fmt_interval(c.interval)} | {c.n} | "
-            f"{c.errors} | "
+            f"{c.errors} | {c.declined} | "
             f"{_fmt(c.prompt_tokens, 0)} | {_fmt(c.model_calls)} | {_fmt(c.seconds)} | {_fmt(c.retrieve_seconds)} |"
         )
     return lines
@@ -156,19 +160,22 @@ def _table(cells: Sequence[Cell]) -> list[str]:
 
 def _overall(cells: Sequence[Cell], strategies: Sequence[str]) -> list[str]:
     lines = [
-        "| strategy | mean score over tasks | 95% CI | tasks | n | errors |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| strategy | mean score over tasks | 95% CI | tasks | n | errors | declined |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for strategy in strategies:
         mine = [c for c in cells if c.strategy == strategy]
         score = _mean(c.score for c in mine)
-        scored_tasks, n, errors = (
+        scored_tasks, n, errors, declined = (
             sum(c.score is not None for c in mine),
             sum(c.n for c in mine),
             sum(c.errors for c in mine),
+            sum(c.declined for c in mine),
         )
         interval = stratified_ci([c.scores for c in mine if c.n])
-        lines.append(f"| {strategy} | {_fmt(score)} | {_fmt_interval(interval)} | {scored_tasks} | {n} | {errors} |")
+        lines.append(
+            f"| {strategy} | {_fmt(score)} | {_fmt_interval(interval)} | {scored_tasks} | {n} | {errors} | {declined} |"
+        )
     return lines
 
 
@@ -308,6 +315,7 @@ def render_markdown(
         "Scores are percentages of each task's metric (see `eval/metrics.py`), averaged over the answered "
         "examples (n), with 95% percentile-bootstrap intervals over those examples (2,000 resamples; rough "
         "below about ten examples, – below two); failed examples are counted under errors and not scored. "
+        "Declined counts the answered examples whose answer says the text does not say; they score 0. "
         "Token and call counts are "
         "per answered example; model calls answered from the cache count as calls, and take almost no time. "
         "Retrieval seconds are the part spent finding passages: the first strategy to see a document embeds "

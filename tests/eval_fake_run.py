@@ -36,7 +36,7 @@ def reply_for(prompt: str, explode: bool = True) -> str:
         raise BackendError("the fake model refuses questions that say EXPLODE")
     found = CODE_WORD.findall(prompt)
     if "Answer the question" in prompt:
-        return found[0] if found else "unknown"
+        return found[0] if found else "The text does not say."
     return "Code words seen: " + " ".join(dict.fromkeys(found)) if found else "Nothing relevant."
 
 
@@ -56,18 +56,25 @@ def fake_backend(call_log: Path | None = None, delay: float = 0.0, explode: bool
 
 
 def write_code_word_dataset(
-    path: Path, n: int, *, explode: Iterable[int] = (), wrong: Iterable[int] = (), filler: int = 8
+    path: Path,
+    n: int,
+    *,
+    explode: Iterable[int] = (),
+    wrong: Iterable[int] = (),
+    missing: Iterable[int] = (),
+    filler: int = 8,
 ) -> Path:
     """A plain-format dataset: document i hides ``WORD-i`` between filler sentences, and asks for it.
 
     Questions in ``explode`` make the fake fail; references in ``wrong`` are ``WORD-99``, so a right
-    reading scores 0 there.
+    reading scores 0 there; documents in ``missing`` hide no code word, so the fake declines.
     """
-    explode, wrong = set(explode), set(wrong)
+    explode, wrong, missing = set(explode), set(wrong), set(missing)
     sentence = "The harbour was quiet that season and the boats stayed in. "
     rows = []
     for i in range(n):
-        context = sentence * filler + f"The code word for item {i} is WORD-{i}. " + sentence * filler
+        hidden = "" if i in missing else f"The code word for item {i} is WORD-{i}. "
+        context = sentence * filler + hidden + sentence * filler
         question = f"What is the code word for item {i}?" + (" EXPLODE" if i in explode else "")
         answer = "WORD-99" if i in wrong else f"WORD-{i}"
         rows.append({"id": f"q{i}", "context": context, "question": question, "answers": [answer]})

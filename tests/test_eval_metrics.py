@@ -11,6 +11,7 @@ from eval.metrics import (
     best_over_references,
     choice_match,
     contains_match,
+    declines,
     exact_match,
     final_number,
     multi_choice_match,
@@ -150,3 +151,13 @@ def test_contains_match_looks_in_the_first_line_ignoring_case_and_spaces() -> No
 def test_unknown_metric_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown metric 'bleu'"):
         score_prediction("a", ["a"], "bleu")
+
+
+def test_declines_spots_the_answer_the_prompts_ask_for_when_the_text_lacks_one() -> None:
+    assert declines("The text does not say.")
+    assert declines("The notes DO NOT SAY who wrote it [c2].")
+    assert declines("The document doesn’t say; it only lists the dates.")  # a typographic apostrophe
+    assert not declines("")
+    assert not declines("(B) The text says the budget was small.")
+    assert not declines("She does not sayonara anyone.")
+    assert score_prediction("The text does not say.", ["(C) The budget"], "choice")["score"] == 0.0

@@ -70,11 +70,23 @@ def test_report_counts_errors_apart_from_scores(dataset: Path, tmp_path: Path) -
     report = summary.report.read_text(encoding="utf-8")
     # 4 answered (3 right, q2 "wrong"), 1 failed: 75.0, never 60.0. Resampling [1, 1, 1, 0] gives a mean
     # of 0 with probability 0.4% and at most 0.25 with 5.1%, so the interval's 2.5% end is 25.
-    assert "| codes | f1 | coa | 75.0 | 25.0 to 100.0 | 4 | 1 | " in report
-    assert re.search(r"\| codes \| f1 \| full \| 75\.0 \| 25\.0 to 100\.0 \| 4 \| 1 \| [\d,]+ \| 1\.0 \| ", report)
-    assert "| coa | 75.0 | 25.0 to 100.0 | 1 | 4 | 1 |" in report
+    assert "| codes | f1 | coa | 75.0 | 25.0 to 100.0 | 4 | 1 | 0 | " in report
+    assert re.search(r"\| codes \| f1 \| full \| 75\.0 \| 25\.0 to 100\.0 \| 4 \| 1 \| 0 \| [\d,]+ \| 1\.0 \| ", report)
+    assert "| coa | 75.0 | 25.0 to 100.0 | 1 | 4 | 1 | 0 |" in report
     for plot in ("score_by_strategy.png", "score_vs_length.png"):
         assert (out / plot).read_bytes().startswith(b"\x89PNG") and f"]({plot})" in report
+
+
+def test_the_report_counts_answers_that_decline_apart_from_wrong_ones(tmp_path: Path) -> None:
+    """q1's document lacks its code word, so both strategies say the text does not say; q2's reference
+    is wrong, so its right reading scores 0 as well, but is not a refusal."""
+    dataset = write_code_word_dataset(tmp_path / "codes.jsonl", 4, missing=[1], wrong=[2])
+    run(dataset, tmp_path / "run", report=True)
+    assert by_key(tmp_path / "run")[("codes/q1", "coa")]["prediction"] == "The text does not say."
+    report = (tmp_path / "run" / "report.md").read_text(encoding="utf-8")
+    for strategy in STRATEGIES:
+        assert f"| codes | f1 | {strategy} | 50.0 | 0.0 to 100.0 | 4 | 0 | 1 | " in report
+        assert f"| {strategy} | 50.0 | 0.0 to 100.0 | 1 | 4 | 0 | 1 |" in report
 
 
 def test_the_report_shows_the_seconds_spent_retrieving(dataset: Path, tmp_path: Path) -> None:
