@@ -27,7 +27,7 @@ from agents.errors import InputError, MissingDependencyError
 from agents.settings import BackendSettings
 from eval.metrics import declines
 from eval.stats import Interval, bootstrap_ci, paired_differences, stratified_ci
-from eval.store import RESULTS_FILE, read_records, read_run_info
+from eval.store import RESULTS_FILE, prompt_fingerprints, read_records, read_run_info
 
 REPORT_FILE = "report.md"
 SCORES_PLOT = "score_by_strategy.png"
@@ -238,7 +238,12 @@ def _settings_lines(run_info: dict[str, Any], records: Sequence[dict[str, Any]])
         f"per task: {', '.join(f'{task} {n}' for task, n in examples.items())}",
     ]
     changed = _changed_model_settings(backend)
-    return [*lines, f"- other model settings: {changed}"] if changed else lines
+    if changed:
+        lines.append(f"- other model settings: {changed}")
+    own = _own_prompts(run_info.get("prompts", {}))
+    if own:
+        lines.append(f"- prompts not the bundled ones: {own} (from {settings.get('prompts_dir')})")
+    return lines
 
 
 def _changed_model_settings(backend: dict[str, Any]) -> str:
@@ -250,6 +255,16 @@ def _changed_model_settings(backend: dict[str, Any]) -> str:
     defaults = BackendSettings().model_dump(mode="json")
     unnamed = defaults.keys() - {"kind", "model_path", "model", "base_url", "context_window"}
     return ", ".join(f"{key} {value}" for key, value in backend.items() if key in unnamed and value != defaults[key])
+
+
+def _own_prompts(stored: dict[str, str]) -> str:
+    """The prompts whose recorded fingerprint is not the bundled prompt's, by name.
+
+    >>> _own_prompts({**prompt_fingerprints(None), "answer": "0123456789ab"})
+    'answer'
+    """
+    bundled = prompt_fingerprints(None)
+    return ", ".join(name for name, fingerprint in stored.items() if fingerprint != bundled.get(name))
 
 
 ChunkSweep = tuple[list[int], dict[str, dict[int, float | None]]]

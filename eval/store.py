@@ -115,13 +115,13 @@ UNFINGERPRINTED: dict[str, Any] = {
 what cannot change an answer."""
 
 
-def prompt_fingerprints(settings: Settings) -> dict[str, str]:
-    """A short hash of each prompt the run uses (bundled or from ``prompts_dir``): editing one changes answers."""
+def prompt_fingerprints(prompts_dir: Path | None) -> dict[str, str]:
+    """A short hash of each prompt a run uses, from ``prompts_dir`` where it has the file, else the
+    bundled one (``None``: all bundled): editing one changes answers."""
     from prompts import PLACEHOLDERS, load_prompt
 
     return {
-        name: hashlib.sha256(load_prompt(name, settings.prompts_dir).text.encode()).hexdigest()[:12]
-        for name in PLACEHOLDERS
+        name: hashlib.sha256(load_prompt(name, prompts_dir).text.encode()).hexdigest()[:12] for name in PLACEHOLDERS
     }
 
 
@@ -129,7 +129,7 @@ def run_fingerprint(settings: Settings, seed: int) -> dict[str, Any]:
     """What must match to resume a run: the settings and prompts that can change an answer, and the seed."""
     return {
         "settings": settings.model_dump(mode="json", exclude=UNFINGERPRINTED),
-        "prompts": prompt_fingerprints(settings),
+        "prompts": prompt_fingerprints(settings.prompts_dir),
         "seed": seed,
     }
 

@@ -289,6 +289,18 @@ def test_the_report_names_model_settings_that_differ_from_the_defaults(dataset: 
     assert "- other model settings: repeat_penalty 1.1\n" in report
     run(dataset, tmp_path / "plain", strategies=["full"], report=True)
     assert "other model settings" not in (tmp_path / "plain" / "report.md").read_text(encoding="utf-8")
+    assert "prompts not the bundled ones" not in (tmp_path / "plain" / "report.md").read_text(encoding="utf-8")
+
+
+def test_the_report_names_the_prompts_a_run_replaced(dataset: Path, tmp_path: Path) -> None:
+    own = tmp_path / "prompts"
+    own.mkdir()
+    bundled = (Path(__file__).parents[1] / "prompts" / "answer.txt").read_text(encoding="utf-8")
+    (own / "answer.txt").write_text(bundled.replace(" If the text does not contain", " If it does not contain"))
+    settings = fake_settings(prompts_dir=own)
+    run(dataset, tmp_path / "run", strategies=["full"], settings=settings, report=True)
+    report = (tmp_path / "run" / "report.md").read_text(encoding="utf-8")
+    assert f"- prompts not the bundled ones: answer (from {own})\n" in report
 
 
 def test_a_chunk_size_below_the_minimum_is_refused(dataset: Path, tmp_path: Path) -> None:
