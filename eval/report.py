@@ -242,7 +242,9 @@ def _settings_lines(run_info: dict[str, Any], records: Sequence[dict[str, Any]])
         lines.append(f"- other model settings: {changed}")
     own = _own_prompts(run_info.get("prompts", {}))
     if own:
-        lines.append(f"- prompts not the bundled ones: {own} (from {settings.get('prompts_dir')})")
+        where = settings.get("prompts_dir")
+        origin = f"from {where}" if where else "the bundled ones have changed since this run"
+        lines.append(f"- prompts not the bundled ones: {own} ({origin})")
     return lines
 
 

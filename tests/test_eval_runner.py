@@ -301,6 +301,12 @@ def test_the_report_names_the_prompts_a_run_replaced(dataset: Path, tmp_path: Pa
     run(dataset, tmp_path / "run", strategies=["full"], settings=settings, report=True)
     report = (tmp_path / "run" / "report.md").read_text(encoding="utf-8")
     assert f"- prompts not the bundled ones: answer (from {own})\n" in report
+    info = json.loads((tmp_path / "run" / "run.json").read_text(encoding="utf-8"))
+    (tmp_path / "run" / "run.json").write_text(
+        json.dumps({**info, "settings": {**info["settings"], "prompts_dir": None}})
+    )
+    report = write_report(tmp_path / "run").read_text(encoding="utf-8")  # as if the bundled prompt had been edited
+    assert "- prompts not the bundled ones: answer (the bundled ones have changed since this run)\n" in report
 
 
 def test_a_chunk_size_below_the_minimum_is_refused(dataset: Path, tmp_path: Path) -> None:
