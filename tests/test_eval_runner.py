@@ -17,6 +17,7 @@ from agents.errors import ConfigError, MissingDependencyError
 from eval.report import write_report
 from eval.runner import EvalProgress, EvalSummary, run_eval
 from eval.store import RESULTS_FILE, read_records, run_lock
+from prompts import load_prompt
 from tests.eval_fake_run import fake_backend, fake_settings, reply_for, write_code_word_dataset
 from tests.fakes import RecordingChatModel, words
 
@@ -295,8 +296,7 @@ def test_the_report_names_model_settings_that_differ_from_the_defaults(dataset: 
 def test_the_report_names_the_prompts_a_run_replaced(dataset: Path, tmp_path: Path) -> None:
     own = tmp_path / "prompts"
     own.mkdir()
-    bundled = (Path(__file__).parents[1] / "prompts" / "answer.txt").read_text(encoding="utf-8")
-    (own / "answer.txt").write_text(bundled.replace(" If the text does not contain", " If it does not contain"))
+    (own / "answer.txt").write_text(load_prompt("answer").text + "\nAnswer in one sentence.\n", encoding="utf-8")
     settings = fake_settings(prompts_dir=own)
     run(dataset, tmp_path / "run", strategies=["full"], settings=settings, report=True)
     report = (tmp_path / "run" / "report.md").read_text(encoding="utf-8")
