@@ -14,10 +14,12 @@ backend and the same prompt:
 Agreement with ``none`` is leval_compression's. If the plain model reading half the text moves away
 from its answer as often as homer does, these questions measure the model's fragility, not homer's.
 Answers that are only a bracketed id ("[1]", "[C3]") are counted apart: the small models' fallback.
-Rows go to ``bench/results/homer_probe.json``, keyed by model and window, rewritten after every
-question so a stopped probe keeps what it answered.
+Rows go to ``bench/results/homer_probe.json``, keyed by model, window and (when
+``DOCQA_PROMPTS_DIR`` replaces prompts) the prompts folder, rewritten after every question so a
+stopped probe keeps what it answered.
 
     python bench/homer_probe.py --limit 5
+    DOCQA_PROMPTS_DIR=my-prompts python bench/homer_probe.py --limit 5   # other prompts, its own entry
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from agents.compression.homer import Homer
 from agents.compression.none import PlainCache
 from agents.settings import BackendSettings, ManagerSettings, Settings
 from eval.datasets import select_examples
+from eval.store import prompt_fingerprints
 
 BRACKET_ONLY = re.compile(r"\[[A-Za-z]?\d+\]")
 
@@ -77,16 +80,30 @@ def readings(budget: int) -> dict[str, CacheCompressor]:
     }
 
 
-def probe(args: argparse.Namespace) -> Iterator[dict[str, Any]]:
-    """One record per question, as each is answered: its id, metric and each reading's answer."""
+def probe_settings(args: argparse.Namespace) -> Settings:
+    """``full`` through the plain transformers backend; prompts as the environment sets them."""
     backend_settings = BackendSettings(
         kind="transformers", model_path=args.model, context_window=args.window, compression="none"
     )
-    backend = create_backend(backend_settings)
+    return Settings(strategy="full", backend=backend_settings, manager=ManagerSettings(max_tokens=args.answer_tokens))
+
+
+def results_key(model: Path, window: int, prompts_dir: Path | None) -> str:
+    """Where a probe's entry goes: one per model, window and prompt set.
+
+    >>> results_key(Path("m/q.gguf"), 4096, None)
+    'q.gguf, window 4096'
+    >>> results_key(Path("m/q.gguf"), 4096, Path("runs/x/prompts"))
+    'q.gguf, window 4096, prompts runs/x/prompts'
+    """
+    key = f"{model.name}, window {window}"
+    return f"{key}, prompts {prompts_dir.as_posix()}" if prompts_dir else key
+
+
+def probe(args: argparse.Namespace, settings: Settings) -> Iterator[dict[str, Any]]:
+    """One record per question, as each is answered: its id, metric and each reading's answer."""
+    backend = create_backend(settings.backend)
     loaded = load_model(args.model.resolve())
-    settings = Settings(
-        strategy="full", backend=backend_settings, manager=ManagerSettings(max_tokens=args.answer_tokens)
-    )
     for example in select_examples([args.dataset], args.limit, args.seed):
         answers = {}
         for name, compressor in readings(args.cache_budget).items():
@@ -132,14 +149,17 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=RESULTS_DIR / "homer_probe.json")
     args = parser.parse_args()
 
+    settings = probe_settings(args)
+    key = results_key(args.model, args.window, settings.prompts_dir)
     records: list[dict[str, Any]] = []
-    for record in probe(args):
+    for record in probe(args, settings):
         records.append(record)
         rows = summarize(records)
         saved = json.loads(args.results.read_text(encoding="utf-8")) if args.results.is_file() else {}
-        saved[f"{args.model.name}, window {args.window}"] = {
+        saved[key] = {
             "dataset": args.dataset.name, "seed": args.seed, "window": args.window, "cache_budget": args.cache_budget,
-            "date": time.strftime("%Y-%m-%d"), "rows": rows, "questions": records,
+            "prompts": prompt_fingerprints(settings.prompts_dir), "date": time.strftime("%Y-%m-%d"),
+            "rows": rows, "questions": records,
         }  # fmt: skip
         args.results.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
     print(f"\n{'reading':<18} {'n':>3} {'agrees %':>9} {'bracket only':>13}")
