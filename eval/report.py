@@ -179,6 +179,34 @@ def _overall(cells: Sequence[Cell], strategies: Sequence[str]) -> list[str]:
     return lines
 
 
+def uneven_examples(records: Sequence[dict[str, Any]], strategies: Sequence[str]) -> dict[str, int] | None:
+    """Per strategy, how many examples it ran on, when the strategies did not all run on the same ones
+    (a run grown with a larger ``--limit`` for some); None when they did.
+
+    >>> rows = [{"variant": v, "example_id": e} for v, e in (("coa", "t/1"), ("full", "t/1"), ("full", "t/2"))]
+    >>> uneven_examples(rows, ["coa", "full"])
+    {'coa': 1, 'full': 2}
+    >>> uneven_examples(rows[:2], ["coa", "full"]) is None
+    True
+    """
+    examples = {s: {r["example_id"] for r in records if r["variant"] == s} for s in strategies}
+    if len({frozenset(ids) for ids in examples.values()}) <= 1:
+        return None
+    return {strategy: len(ids) for strategy, ids in examples.items()}
+
+
+def _uneven_lines(records: Sequence[dict[str, Any]], strategies: Sequence[str]) -> list[str]:
+    counts = uneven_examples(records, strategies)
+    if counts is None:
+        return []
+    ran = ", ".join(f"{strategy} {n}" for strategy, n in counts.items())
+    return [
+        f"The strategies ran on different examples ({ran}), so these means are not comparable with each "
+        "other; the paired rows below compare strategies on the examples both answered.",
+        "",
+    ]
+
+
 def default_baseline(strategies: Sequence[str]) -> str | None:
     """What the others are compared with: ``full`` (the vanilla baseline) if it ran, else the first strategy."""
     return "full" if "full" in strategies else next(iter(strategies), None)
@@ -324,6 +352,7 @@ def render_markdown(
     lines += ["## Per strategy", "", *_overall(cells, strategies), ""]
     baseline = baseline or default_baseline(strategies)
     if baseline is not None and len(strategies) > 1:
+        lines += _uneven_lines(records, strategies)
         lines += _paired_lines(records, strategies, baseline)
     sweep = chunk_sweep(records)
     if sweep[1]:

@@ -143,6 +143,16 @@ def test_rerunning_skips_recorded_pairs_and_a_run_can_grow(dataset: Path, tmp_pa
     assert len(lines) == len({(json.loads(x)["example_id"], json.loads(x)["strategy"]) for x in lines}) == 8
 
 
+def test_the_report_says_when_strategies_ran_on_different_examples(dataset: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    run(dataset, out, limit=2)
+    assert "ran on different examples" not in write_report(out).read_text(encoding="utf-8")
+    run(dataset, out, strategies=["full"], limit=4)
+    report = write_report(out).read_text(encoding="utf-8")
+    assert "The strategies ran on different examples (coa 2, full 4)" in report
+    assert report.index("ran on different examples") < report.index("## Against full")
+
+
 def test_retry_errors_runs_failed_pairs_again(dataset: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
     run(dataset, out)
