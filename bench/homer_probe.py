@@ -151,16 +151,15 @@ def main() -> None:
 
     settings = probe_settings(args)
     key = results_key(args.model, args.window, settings.prompts_dir)
+    run_info = {
+        "dataset": args.dataset.name, "seed": args.seed, "window": args.window, "cache_budget": args.cache_budget,
+        "prompts": prompt_fingerprints(settings.prompts_dir), "date": time.strftime("%Y-%m-%d"),
+    }  # fmt: skip
     records: list[dict[str, Any]] = []
     for record in probe(args, settings):
         records.append(record)
-        rows = summarize(records)
         saved = json.loads(args.results.read_text(encoding="utf-8")) if args.results.is_file() else {}
-        saved[key] = {
-            "dataset": args.dataset.name, "seed": args.seed, "window": args.window, "cache_budget": args.cache_budget,
-            "prompts": prompt_fingerprints(settings.prompts_dir), "date": time.strftime("%Y-%m-%d"),
-            "rows": rows, "questions": records,
-        }  # fmt: skip
+        saved[key] = {**run_info, "rows": summarize(records), "questions": records}
         args.results.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
     print(f"\n{'reading':<18} {'n':>3} {'agrees %':>9} {'bracket only':>13}")
     for row in summarize(records):
