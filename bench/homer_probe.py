@@ -16,7 +16,9 @@ from its answer as often as homer does, these questions measure the model's frag
 Answers that are only a bracketed id ("[1]", "[C3]") are counted apart: the small models' fallback.
 Rows go to ``bench/results/homer_probe.json``, keyed by model, window and (when
 ``DOCQA_PROMPTS_DIR`` replaces prompts) the prompts folder, rewritten after every question so a
-stopped probe keeps what it answered.
+stopped probe keeps what it answered. A rerun with the same dataset, seed, budget and prompt files
+skips the questions its entry already holds, so a stopped probe resumes and ``--limit 10`` after
+``--limit 5`` answers only the five new questions; ``--fresh`` starts the entry anew.
 
     python bench/homer_probe.py --limit 5
     DOCQA_PROMPTS_DIR=my-prompts python bench/homer_probe.py --limit 5   # other prompts, its own entry
@@ -45,7 +47,7 @@ from agents.compression.driver import DecoderDriver
 from agents.compression.homer import Homer
 from agents.compression.none import PlainCache
 from agents.settings import BackendSettings, ManagerSettings, Settings
-from eval.datasets import select_examples
+from eval.datasets import Example, select_examples
 from eval.store import prompt_fingerprints
 
 BRACKET_ONLY = re.compile(r"\[[A-Za-z]?\d+\]")
@@ -100,11 +102,13 @@ def results_key(model: Path, window: int, prompts_dir: Path | None) -> str:
     return f"{key}, prompts {prompts_dir.as_posix()}" if prompts_dir else key
 
 
-def probe(args: argparse.Namespace, settings: Settings) -> Iterator[dict[str, Any]]:
+def probe(args: argparse.Namespace, settings: Settings, examples: list[Example]) -> Iterator[dict[str, Any]]:
     """One record per question, as each is answered: its id, metric and each reading's answer."""
+    if not examples:
+        return
     backend = create_backend(settings.backend)
     loaded = load_model(args.model.resolve())
-    for example in select_examples([args.dataset], args.limit, args.seed):
+    for example in examples:
         answers = {}
         for name, compressor in readings(args.cache_budget).items():
             chat_model = TransformersChatModel(
@@ -137,6 +141,20 @@ def summarize(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+def earlier_records(entry: dict[str, Any] | None, run_info: dict[str, Any]) -> list[dict[str, Any]]:
+    """The questions an earlier run answered under the same conditions (its date aside), else none.
+
+    >>> info = {"dataset": "q.jsonl", "seed": 0, "date": "2026-11-24"}
+    >>> earlier_records({"dataset": "q.jsonl", "seed": 0, "date": "2026-11-20", "questions": [{"id": "a"}]}, info)
+    [{'id': 'a'}]
+    >>> earlier_records({"dataset": "q.jsonl", "seed": 1, "date": "2026-11-20", "questions": [{"id": "a"}]}, info)
+    []
+    """
+    if not entry or any(entry.get(name) != value for name, value in run_info.items() if name != "date"):
+        return []
+    return list(entry["questions"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET)
@@ -147,6 +165,7 @@ def main() -> None:
     parser.add_argument("--cache-budget", type=int, default=1024, help="homer's budget")
     parser.add_argument("--answer-tokens", type=int, default=128)
     parser.add_argument("--results", type=Path, default=RESULTS_DIR / "homer_probe.json")
+    parser.add_argument("--fresh", action="store_true", help="answer every question again, dropping the saved ones")
     args = parser.parse_args()
 
     settings = probe_settings(args)
@@ -155,12 +174,21 @@ def main() -> None:
         "dataset": args.dataset.name, "seed": args.seed, "window": args.window, "cache_budget": args.cache_budget,
         "prompts": prompt_fingerprints(settings.prompts_dir), "date": time.strftime("%Y-%m-%d"),
     }  # fmt: skip
-    records: list[dict[str, Any]] = []
-    for record in probe(args, settings):
+    saved = json.loads(args.results.read_text(encoding="utf-8")) if args.results.is_file() else {}
+    examples = select_examples([args.dataset], args.limit, args.seed)
+    earlier = [] if args.fresh else earlier_records(saved.get(key), run_info)
+    records = [r for r in earlier if r["id"] in {e.id for e in examples}]
+    if records:
+        print(f"{len(records)} of {len(examples)} questions already answered in {args.results} ({key!r}); resuming")
+    answered = {r["id"] for r in records}
+    for record in probe(args, settings, [e for e in examples if e.id not in answered]):
         records.append(record)
         saved = json.loads(args.results.read_text(encoding="utf-8")) if args.results.is_file() else {}
         saved[key] = {**run_info, "rows": summarize(records), "questions": records}
         args.results.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
+    if not records:
+        print("no questions answered (--limit 0?)")
+        return
     print(f"\n{'reading':<18} {'n':>3} {'agrees %':>9} {'bracket only':>13}")
     for row in summarize(records):
         print(f"{row['reading']:<18} {row['n']:>3} {row['agrees']:>9.0f} {row['bracket_only']:>13}")

@@ -6,6 +6,11 @@ at 10/50/90% depth of filler text, one per depth and seed). It reports peak proc
 the KV-cache bytes held for the prompt, prompt and decode tokens/s, and how many keys came back. The
 table is printed and the rows are merged into ``bench/results/kv_compression.json``.
 
+Every trial is appended to a log in ``bench/results/kv_trials/`` as soon as it ends, and a rerun of the
+same command skips the trials its log already holds (same model and thread count), so a long row
+survives a crash, a ``--timeout`` or the end of a working day, and ``--seeds 5`` after ``--seeds 1``
+runs only the new seeds. ``--fresh`` starts a row's log anew.
+
     python bench/kv_compression.py                                  # the full grid (hours on a laptop CPU)
     python bench/kv_compression.py --lengths 2048 4096 --seeds 1    # what a busy 2-core machine can do
 
@@ -23,6 +28,7 @@ import random
 import resource
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -32,6 +38,7 @@ from agents.settings import BackendSettings
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results" / "kv_compression.json"
+TRIALS = REPO / "bench" / "results" / "kv_trials"
 DEFAULT_MODEL = Path.home() / ".cache" / "gguf-models" / "qwen2.5-coder-0.5b.gguf"
 CONFIGS = (
     "llamacpp:f16",
@@ -42,6 +49,8 @@ CONFIGS = (
     "transformers:snapkv",
     "transformers:homer",
 )
+BUDGETED = ("transformers:snapkv", "transformers:homer")
+"""The methods whose rows depend on ``--cache-budget``."""
 LLAMACPP_BYTES_PER_VALUE = {"f16": 2.0, "q8_0": 34 / 32, "q4_0": 18 / 32}
 """ggml block sizes: q8_0 stores 32 int8 values and an f16 scale in 34 bytes, q4_0 32 nibbles in 18."""
 INTRO = "There is an important piece of information hidden inside a lot of irrelevant text. Find it and remember it."
@@ -112,31 +121,65 @@ def transformers_trial(backend: Backend, prompt: str) -> dict[str, Any]:
     }
 
 
+def trial_log(config: str, length: int, budget: int) -> Path:
+    """Where one row's trials are kept: one file per configuration, length and (where used) budget."""
+    name = config.replace(":", "-") + f"-{length}"
+    if config in BUDGETED:
+        name += f"-budget{budget}"
+    return TRIALS / f"{name}.jsonl"
+
+
+def logged_trials(log: Path, model: str, threads: int) -> dict[tuple[int, float], dict[str, Any]]:
+    """The trials a log holds for this model and thread count, by (seed, depth); later lines win."""
+    if not log.is_file():
+        return {}
+    trials = {}
+    for line in log.read_text(encoding="utf-8").splitlines():
+        try:
+            trial = json.loads(line)
+        except json.JSONDecodeError:  # a line cut short by a kill
+            continue
+        if trial.get("model") == model and trial.get("threads") == threads:
+            trials[(trial["seed"], trial["depth"])] = trial
+    return trials
+
+
 def run_worker(args: argparse.Namespace) -> dict[str, Any]:
-    """Inside the subprocess: load one configuration, run every depth and seed, summarise."""
-    backend = build_backend(args.worker, args.model, args.length, args.cache_budget, args.threads)
-    loaded_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    trials = []
-    for seed in range(args.seeds):
-        for depth in args.depths:
+    """Inside the subprocess: run the depths and seeds the row's log lacks, then summarise them all."""
+    log = trial_log(args.worker, args.length, args.cache_budget)
+    done = logged_trials(log, args.model.name, args.threads)
+    wanted = [(seed, depth) for seed in range(args.seeds) for depth in args.depths]
+    missing = [pair for pair in wanted if pair not in done]
+    if missing:
+        backend = build_backend(args.worker, args.model, args.length, args.cache_budget, args.threads)
+        loaded_mib = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+        stamp = {"model": args.model.name, "threads": args.threads, "run": f"{time.strftime('%Y-%m-%dT%H:%M:%S')}"}
+        log.parent.mkdir(parents=True, exist_ok=True)
+        for seed, depth in missing:
             prompt, key = passkey_prompt(args.length, depth, seed, backend.count_tokens)
             if args.worker.startswith("llamacpp"):
                 trial = llamacpp_trial(backend, prompt, args.worker.split(":")[1])
             else:
                 trial = transformers_trial(backend, prompt)
-            trials.append(trial | {"depth": depth, "seed": seed, "key": key, "found": key in trial["answer"]})
-    return summarize_trials(args.worker, args.length, trials, loaded_rss)
+            peak_mib = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+            trial |= stamp | {"depth": depth, "seed": seed, "key": key, "found": key in trial["answer"]}
+            done[(seed, depth)] = trial | {"loaded_mib": loaded_mib, "peak_mib": peak_mib}
+            with log.open("a", encoding="utf-8") as out:
+                out.write(json.dumps(done[(seed, depth)]) + "\n")
+            print(f"trial seed {seed} depth {depth}: found={trial['found']}", file=sys.stderr, flush=True)
+    return summarize_trials(args.worker, args.length, [done[pair] for pair in wanted])
 
 
-def summarize_trials(config: str, length: int, trials: list[dict[str, Any]], loaded_rss: int) -> dict[str, Any]:
+def summarize_trials(config: str, length: int, trials: list[dict[str, Any]]) -> dict[str, Any]:
+    """One row from its trials; memory is the largest any of their processes reached."""
     prefill_s = sum(t["prefill_s"] for t in trials)
     decode_s = sum(t["decode_s"] for t in trials)
     return {
         "config": config,
         "length": length,
         "prompt_tokens": round(sum(t["prompt_tokens"] for t in trials) / len(trials)),
-        "peak_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "loaded_mib": round(loaded_rss / 2**20, 1),
+        "peak_mib": max(t["peak_mib"] for t in trials),
+        "loaded_mib": max(t["loaded_mib"] for t in trials),
         "cache_mib": round(max(t["cache_bytes"] for t in trials) / 2**20, 2),
         "cached_positions": max(t.get("cached_positions", t["prompt_tokens"]) for t in trials),
         "prompt_tok_s": round(sum(t["prompt_tokens"] for t in trials) / prefill_s, 1),
@@ -144,6 +187,7 @@ def summarize_trials(config: str, length: int, trials: list[dict[str, Any]], loa
         "generated_tokens": sum(t["generated"] for t in trials),  # what decode_tok_s rests on (1 per empty answer)
         "found": sum(t["found"] for t in trials),
         "trials": len(trials),
+        "runs": len({t["run"] for t in trials}),  # processes the trials came from: >1 after a resume
         "answers": [{k: t[k] for k in ("depth", "seed", "key", "answer", "found")} for t in trials],
     }
 
@@ -155,16 +199,41 @@ def run_config(config: str, length: int, args: argparse.Namespace) -> dict[str, 
         "--seeds", str(args.seeds), "--cache-budget", str(args.cache_budget), "--threads", str(args.threads),
         "--depths", *map(str, args.depths),
     ]  # fmt: skip
+    log = trial_log(config, length, args.cache_budget)
+    if args.fresh:
+        log.unlink(missing_ok=True)
     # Passive OpenMP threads: on a shared machine, spinning torch threads slow everything down.
     env = os.environ | {"OMP_WAIT_POLICY": "PASSIVE", "PYTHONPATH": str(REPO)}
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=args.timeout)
-    except subprocess.TimeoutExpired:
-        return {"config": config, "length": length, "error": [f"timed out after {args.timeout:.0f} s"]}
-    if done.returncode != 0:
-        messages = [line for line in done.stderr.splitlines() if line.strip() and "it/s]" not in line]
-        return {"config": config, "length": length, "error": messages[-1:]}
-    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+    worker = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    stopped = threading.Event()
+
+    def stop() -> None:
+        stopped.set()
+        worker.kill()
+
+    timer = threading.Timer(args.timeout, stop) if args.timeout else None
+    if timer:
+        timer.start()
+    messages = []
+    for line in worker.stderr:  # type: ignore[union-attr]
+        if line.startswith("trial "):
+            print(f"  {config} {length}: {line.rstrip()}", flush=True)  # progress through a long row
+        elif line.strip() and "it/s]" not in line:
+            messages.append(line.rstrip())
+    output = worker.stdout.read()  # type: ignore[union-attr]
+    worker.wait()
+    if timer:
+        timer.cancel()
+    if stopped.is_set():
+        return {"config": config, "length": length, "error": [f"stopped after {args.timeout:.0f} s", kept(log)]}
+    if worker.returncode != 0:
+        return {"config": config, "length": length, "error": [*messages[-1:], kept(log)]}
+    return dict(json.loads(output.strip().splitlines()[-1]))
+
+
+def kept(log: Path) -> str:
+    lines = log.read_text(encoding="utf-8").count("\n") if log.is_file() else 0
+    return f"{lines} trials kept in {log.relative_to(REPO)}; the same command resumes from them"
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:
@@ -183,12 +252,12 @@ def print_table(rows: list[dict[str, Any]]) -> None:
 
 def row_key(row: dict[str, Any]) -> tuple[str, int, int | None]:
     """Rows are one per configuration and length, and per cache budget where the method has one."""
-    budgeted = row["config"] in ("transformers:snapkv", "transformers:homer")
-    return row["config"], row["length"], row["cache_budget"] if budgeted else None
+    return row["config"], row["length"], row["cache_budget"] if row["config"] in BUDGETED else None
 
 
 def save(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
     """Merge into the results file: a new row replaces the old one for the same configuration, length and budget."""
+    rows = [r for r in rows if "error" not in r]  # a failed rerun must not replace a measured row
     old = json.loads(RESULTS.read_text(encoding="utf-8"))["rows"] if RESULTS.is_file() else []
     stamp = {
         "model": args.model.name, "seeds": args.seeds, "depths": args.depths, "cache_budget": args.cache_budget,
@@ -212,6 +281,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--cache-budget", type=int, default=1024, help="positions kept by snapkv and homer")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--timeout", type=float, default=None, help="seconds per configuration and length")
+    parser.add_argument("--fresh", action="store_true", help="discard the rows' logged trials and measure anew")
     parser.add_argument("--worker", choices=CONFIGS, help=argparse.SUPPRESS)
     parser.add_argument("--length", type=int, help=argparse.SUPPRESS)
     return parser.parse_args()
