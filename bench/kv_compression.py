@@ -153,7 +153,7 @@ def run_worker(args: argparse.Namespace) -> dict[str, Any]:
     if missing:
         backend = build_backend(args.worker, args.model, args.length, args.cache_budget, args.threads)
         loaded_mib = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-        stamp = {"model": args.model.name, "threads": args.threads, "run": f"{time.strftime('%Y-%m-%dT%H:%M:%S')}"}
+        stamp = {"model": args.model.name, "threads": args.threads, "run": time.strftime("%Y-%m-%dT%H:%M:%S")}
         log.parent.mkdir(parents=True, exist_ok=True)
         for seed, depth in missing:
             prompt, key = passkey_prompt(args.length, depth, seed, backend.count_tokens)
