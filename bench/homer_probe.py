@@ -177,7 +177,8 @@ def main() -> None:
     saved = json.loads(args.results.read_text(encoding="utf-8")) if args.results.is_file() else {}
     examples = select_examples([args.dataset], args.limit, args.seed)
     earlier = [] if args.fresh else earlier_records(saved.get(key), run_info)
-    records = [r for r in earlier if r["id"] in {e.id for e in examples}]
+    wanted = {e.id for e in examples}
+    records = [r for r in earlier if r["id"] in wanted]
     if records:
         print(f"{len(records)} of {len(examples)} questions already answered in {args.results} ({key!r}); resuming")
     answered = {r["id"] for r in records}

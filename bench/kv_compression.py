@@ -163,9 +163,10 @@ def run_worker(args: argparse.Namespace) -> dict[str, Any]:
                 trial = transformers_trial(backend, prompt)
             peak_mib = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
             trial |= stamp | {"depth": depth, "seed": seed, "key": key, "found": key in trial["answer"]}
-            done[(seed, depth)] = trial | {"loaded_mib": loaded_mib, "peak_mib": peak_mib}
+            trial |= {"loaded_mib": loaded_mib, "peak_mib": peak_mib}
+            done[(seed, depth)] = trial
             with log.open("a", encoding="utf-8") as out:
-                out.write(json.dumps(done[(seed, depth)]) + "\n")
+                out.write(json.dumps(trial) + "\n")
             print(f"trial seed {seed} depth {depth}: found={trial['found']}", file=sys.stderr, flush=True)
     return summarize_trials(args.worker, args.length, [done[pair] for pair in wanted])
 
@@ -225,15 +226,15 @@ def run_config(config: str, length: int, args: argparse.Namespace) -> dict[str, 
     if timer:
         timer.cancel()
     if stopped.is_set():
-        return {"config": config, "length": length, "error": [f"stopped after {args.timeout:.0f} s", kept(log)]}
+        return {"config": config, "length": length, "error": [f"stopped after {args.timeout:.0f} s", kept(log, args)]}
     if worker.returncode != 0:
-        return {"config": config, "length": length, "error": [*messages[-1:], kept(log)]}
+        return {"config": config, "length": length, "error": [*messages[-1:], kept(log, args)]}
     return dict(json.loads(output.strip().splitlines()[-1]))
 
 
-def kept(log: Path) -> str:
-    lines = log.read_text(encoding="utf-8").count("\n") if log.is_file() else 0
-    return f"{lines} trials kept in {log.relative_to(REPO)}; the same command resumes from them"
+def kept(log: Path, args: argparse.Namespace) -> str:
+    trials = len(logged_trials(log, args.model.name, args.threads))
+    return f"{trials} trials kept in {log.relative_to(REPO)}; the same command resumes from them"
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:
