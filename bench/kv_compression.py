@@ -4,7 +4,8 @@ For each configuration (every llama.cpp KV type, every transformers ``--compress
 each prompt length, a fresh subprocess loads the model and runs passkey trials (a 5-digit key hidden
 at 10/50/90% depth of filler text, one per depth and seed). It reports peak process memory (its own),
 the KV-cache bytes held for the prompt, prompt and decode tokens/s, and how many keys came back. The
-table is printed and the rows are merged into ``bench/results/kv_compression.json``.
+table is printed and the rows are merged into ``bench/results/kv_compression.json`` (``--results`` names
+another folder).
 
 Every trial is appended to a log in ``bench/results/kv_trials/`` as soon as it ends, and a rerun of the
 same command skips the trials its log already holds (same model and thread count), so a long row
@@ -35,10 +36,10 @@ from typing import Any
 
 from agents.backends import Backend, create_backend
 from agents.settings import BackendSettings
+from eval.store import drop_torn_tail
 
 REPO = Path(__file__).resolve().parent.parent
-RESULTS = REPO / "bench" / "results" / "kv_compression.json"
-TRIALS = REPO / "bench" / "results" / "kv_trials"
+RESULTS_DIR = REPO / "bench" / "results"
 DEFAULT_MODEL = Path.home() / ".cache" / "gguf-models" / "qwen2.5-coder-0.5b.gguf"
 CONFIGS = (
     "llamacpp:f16",
@@ -121,12 +122,12 @@ def transformers_trial(backend: Backend, prompt: str) -> dict[str, Any]:
     }
 
 
-def trial_log(config: str, length: int, budget: int) -> Path:
+def trial_log(results: Path, config: str, length: int, budget: int) -> Path:
     """Where one row's trials are kept: one file per configuration, length and (where used) budget."""
     name = config.replace(":", "-") + f"-{length}"
     if config in BUDGETED:
         name += f"-budget{budget}"
-    return TRIALS / f"{name}.jsonl"
+    return results / "kv_trials" / f"{name}.jsonl"
 
 
 def logged_trials(log: Path, model: str, threads: int) -> dict[tuple[int, float], dict[str, Any]]:
@@ -146,7 +147,7 @@ def logged_trials(log: Path, model: str, threads: int) -> dict[tuple[int, float]
 
 def run_worker(args: argparse.Namespace) -> dict[str, Any]:
     """Inside the subprocess: run the depths and seeds the row's log lacks, then summarise them all."""
-    log = trial_log(args.worker, args.length, args.cache_budget)
+    log = trial_log(args.results, args.worker, args.length, args.cache_budget)
     done = logged_trials(log, args.model.name, args.threads)
     wanted = [(seed, depth) for seed in range(args.seeds) for depth in args.depths]
     missing = [pair for pair in wanted if pair not in done]
@@ -155,6 +156,7 @@ def run_worker(args: argparse.Namespace) -> dict[str, Any]:
         loaded_mib = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
         stamp = {"model": args.model.name, "threads": args.threads, "run": time.strftime("%Y-%m-%dT%H:%M:%S")}
         log.parent.mkdir(parents=True, exist_ok=True)
+        drop_torn_tail(log)  # a line cut short by a kill would swallow the next trial
         for seed, depth in missing:
             prompt, key = passkey_prompt(args.length, depth, seed, backend.count_tokens)
             if args.worker.startswith("llamacpp"):
@@ -198,9 +200,9 @@ def run_config(config: str, length: int, args: argparse.Namespace) -> dict[str, 
     command = [
         sys.executable, __file__, "--worker", config, "--length", str(length), "--model", str(args.model),
         "--seeds", str(args.seeds), "--cache-budget", str(args.cache_budget), "--threads", str(args.threads),
-        "--depths", *map(str, args.depths),
+        "--depths", *map(str, args.depths), "--results", str(args.results),
     ]  # fmt: skip
-    log = trial_log(config, length, args.cache_budget)
+    log = trial_log(args.results, config, length, args.cache_budget)
     if args.fresh:
         log.unlink(missing_ok=True)
     # Passive OpenMP threads: on a shared machine, spinning torch threads slow everything down.
@@ -234,7 +236,8 @@ def run_config(config: str, length: int, args: argparse.Namespace) -> dict[str, 
 
 def kept(log: Path, args: argparse.Namespace) -> str:
     trials = len(logged_trials(log, args.model.name, args.threads))
-    return f"{trials} trials kept in {log.relative_to(REPO)}; the same command resumes from them"
+    shown = log.relative_to(REPO) if log.is_relative_to(REPO) else log
+    return f"{trials} trials kept in {shown}; the same command resumes from them"
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:
@@ -259,7 +262,8 @@ def row_key(row: dict[str, Any]) -> tuple[str, int, int | None]:
 def save(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
     """Merge into the results file: a new row replaces the old one for the same configuration, length and budget."""
     rows = [r for r in rows if "error" not in r]  # a failed rerun must not replace a measured row
-    old = json.loads(RESULTS.read_text(encoding="utf-8"))["rows"] if RESULTS.is_file() else []
+    results = args.results / "kv_compression.json"
+    old = json.loads(results.read_text(encoding="utf-8"))["rows"] if results.is_file() else []
     stamp = {
         "model": args.model.name, "seeds": args.seeds, "depths": args.depths, "cache_budget": args.cache_budget,
         "threads": args.threads, "date": time.strftime("%Y-%m-%d"),
@@ -268,8 +272,8 @@ def save(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
     stamped = [r | stamp for r in rows]
     fresh = {row_key(r) for r in stamped}
     merged = [r for r in old if row_key(r) not in fresh] + stamped
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"rows": merged}, indent=1) + "\n", encoding="utf-8")
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.write_text(json.dumps({"rows": merged}, indent=1) + "\n", encoding="utf-8")
 
 
 def parse_args() -> argparse.Namespace:
@@ -283,6 +287,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--timeout", type=float, default=None, help="seconds per configuration and length")
     parser.add_argument("--fresh", action="store_true", help="discard the rows' logged trials and measure anew")
+    parser.add_argument("--results", type=Path, default=RESULTS_DIR, help="folder for the rows and trial logs")
     parser.add_argument("--worker", choices=CONFIGS, help=argparse.SUPPRESS)
     parser.add_argument("--length", type=int, help=argparse.SUPPRESS)
     return parser.parse_args()

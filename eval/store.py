@@ -65,7 +65,7 @@ class ResultsWriter:
 
     def __init__(self, out_dir: Path) -> None:
         path = out_dir / RESULTS_FILE
-        _drop_torn_tail(path)
+        drop_torn_tail(path)
         self._file = path.open("a", encoding="utf-8")
 
     def append(self, record: dict[str, Any]) -> None:
@@ -78,7 +78,7 @@ class ResultsWriter:
         self._file.close()
 
 
-def _drop_torn_tail(path: Path) -> None:
+def drop_torn_tail(path: Path) -> None:
     """Cut a last line that a killed process left without its newline, so the next line starts clean."""
     if not path.exists():
         return
