@@ -48,7 +48,7 @@ from agents.compression.homer import Homer
 from agents.compression.none import PlainCache
 from agents.settings import BackendSettings, ManagerSettings, Settings
 from eval.datasets import Example, select_examples
-from eval.store import prompt_fingerprints
+from eval.store import prompt_fingerprints, replace_file
 
 BRACKET_ONLY = re.compile(r"\[[A-Za-z]?\d+\]")
 
@@ -186,7 +186,7 @@ def main() -> None:
         records.append(record)
         saved = json.loads(args.results.read_text(encoding="utf-8")) if args.results.is_file() else {}
         saved[key] = {**run_info, "rows": summarize(records), "questions": records}
-        args.results.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
+        replace_file(args.results, json.dumps(saved, indent=1) + "\n")  # the probe resumes from this file
     if not records:
         print("no questions answered (--limit 0?)")
         return

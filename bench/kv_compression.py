@@ -36,7 +36,7 @@ from typing import Any
 
 from agents.backends import Backend, create_backend
 from agents.settings import BackendSettings
-from eval.store import drop_torn_tail
+from eval.store import drop_torn_tail, replace_file
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO / "bench" / "results"
@@ -273,7 +273,7 @@ def save(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
     fresh = {row_key(r) for r in stamped}
     merged = [r for r in old if row_key(r) not in fresh] + stamped
     results.parent.mkdir(parents=True, exist_ok=True)
-    results.write_text(json.dumps({"rows": merged}, indent=1) + "\n", encoding="utf-8")
+    replace_file(results, json.dumps({"rows": merged}, indent=1) + "\n")
 
 
 def parse_args() -> argparse.Namespace:

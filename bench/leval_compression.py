@@ -34,7 +34,7 @@ from typing import Any
 
 from agents.settings import BackendSettings, ManagerSettings, Settings
 from eval.metrics import normalize_answer, option_letters, token_f1
-from eval.store import read_records
+from eval.store import read_records, replace_file
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO / "bench" / "results"
@@ -189,7 +189,7 @@ def save(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
             row["peak_mib"] = old[row["config"]].get("peak_mib")
     merged = old | {r["config"]: r | stamp for r in rows}
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"rows": list(merged.values())}, indent=1) + "\n", encoding="utf-8")
+    replace_file(path, json.dumps({"rows": list(merged.values())}, indent=1) + "\n")
 
 
 def parse_args() -> argparse.Namespace:

@@ -201,10 +201,14 @@ def hold_default_chunk(out_dir: Path, tokens: int | None, origin: str) -> None:
 
 
 def _write_run_info(out_dir: Path, info: dict[str, Any]) -> None:
-    run_file = out_dir / RUN_FILE
-    temporary = run_file.with_suffix(".json.tmp")
-    temporary.write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(temporary, run_file)
+    replace_file(out_dir / RUN_FILE, json.dumps(info, indent=2, ensure_ascii=False) + "\n")
+
+
+def replace_file(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path`` and move it into place: a kill leaves the old file whole."""
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)
 
 
 def read_run_info(out_dir: Path) -> dict[str, Any]:
