@@ -43,6 +43,7 @@ RESULTS_DIR = REPO / "bench" / "results"
 DEFAULT_MODEL = Path.home() / ".cache" / "gguf-models" / "qwen2.5-coder-0.5b.gguf"
 CONFIGS = (
     "llamacpp:f16",
+    "llamacpp:f16-flash",
     "llamacpp:q8_0",
     "llamacpp:q4_0",
     "transformers:none",
@@ -73,11 +74,26 @@ def passkey_prompt(tokens: int, depth: float, seed: int, count_tokens: Any) -> t
     return f'{INTRO}\n<document id="p1">\n{haystack}\n</document>\n{QUESTION}', key
 
 
+def llamacpp_variant(config: str) -> tuple[str, bool | None]:
+    """KV type and flash attention of a llama.cpp configuration.
+
+    Quantized types always run with flash attention (llama.cpp requires it, the backend turns it on);
+    ``f16-flash`` is ``f16`` with it on too, to tell the cache type's effect from flash attention's.
+
+    >>> llamacpp_variant("llamacpp:f16-flash"), llamacpp_variant("llamacpp:q8_0")
+    (('f16', True), ('q8_0', None))
+    """
+    kv_type, _, flash = config.split(":")[1].partition("-")
+    return kv_type, True if flash else None
+
+
 def build_backend(config: str, model: Path, length: int, budget: int, threads: int) -> Backend:
     kind, variant = config.split(":")
     common = {"model_path": model, "context_window": length + PROMPT_MARGIN, "n_threads": threads}
     if kind == "llamacpp":
-        return create_backend(BackendSettings(kind="llamacpp", kv_type=variant, **common))  # type: ignore[arg-type]
+        kv_type, flash_attn = llamacpp_variant(config)
+        settings = BackendSettings(kind="llamacpp", kv_type=kv_type, flash_attn=flash_attn, **common)  # type: ignore[arg-type]
+        return create_backend(settings)
     return create_backend(
         BackendSettings(kind="transformers", compression=variant, cache_budget=budget, **common)  # type: ignore[arg-type]
     )
@@ -160,7 +176,7 @@ def run_worker(args: argparse.Namespace) -> dict[str, Any]:
         for seed, depth in missing:
             prompt, key = passkey_prompt(args.length, depth, seed, backend.count_tokens)
             if args.worker.startswith("llamacpp"):
-                trial = llamacpp_trial(backend, prompt, args.worker.split(":")[1])
+                trial = llamacpp_trial(backend, prompt, llamacpp_variant(args.worker)[0])
             else:
                 trial = transformers_trial(backend, prompt)
             peak_mib = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
