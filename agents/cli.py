@@ -61,6 +61,13 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
         "(loses accuracy); default f16",
     )
     group.add_argument(
+        "--flash-attn",
+        action=argparse.BooleanOptionalAction,
+        help="llama.cpp flash attention: lowers peak memory on long inputs (measured on CPU with an f16 cache: "
+        "0.73x at 8k tokens, 0.58x at 16k, at 1.14x and 0.91x the prompt speed); default: on only for "
+        "q8_0/q4_0, which need it",
+    )
+    group.add_argument(
         "--compression",
         choices=["none", "quantized", "snapkv", "homer"],
         help="KV-cache compression for the transformers backend (default none)",
@@ -215,6 +222,7 @@ def settings_from_args(args: argparse.Namespace) -> Any:
         "context_window": option("context_window"),
         "repeat_penalty": option("repeat_penalty"),
         "kv_type": option("kv_type"),
+        "flash_attn": option("flash_attn"),
         "compression": option("compression"),
         "cache_budget": option("cache_budget"),
     }

@@ -85,6 +85,12 @@ def test_invalid_setting_is_a_usage_error(sample_path: Path) -> None:
     assert_one_line_error(docqa("ask", str(sample_path), "-q", "q", "--chunk-tokens", "5"), "chunk_tokens", code=2)
 
 
+@pytest.mark.real_model
+def test_quantized_cache_without_flash_attention_is_a_one_line_error(sample_path: Path) -> None:
+    result = docqa("ask", str(sample_path), "-q", "q", "--kv-type", "q4_0", "--no-flash-attn")
+    assert_one_line_error(result, "q4_0 KV cache without flash attention")
+
+
 def test_missing_model_file(sample_path: Path, tmp_path: Path) -> None:
     result = docqa("ask", str(sample_path), "-q", "q", "--model-path", str(tmp_path / "missing.gguf"))
     assert_one_line_error(result, "missing.gguf")
@@ -100,6 +106,8 @@ def test_help_lists_commands_and_options() -> None:
         "--model",
         "--base-url",
         "--context-window",
+        "--kv-type",
+        "--flash-attn",
         "--chunk-tokens",
         "--json",
     ):
