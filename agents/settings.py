@@ -68,8 +68,9 @@ class BackendSettings(_Section):
     a passkey at 7.7k tokens, prefill ~2.6x slower on CPU); ``q4_0`` quarters it and loses accuracy."""
     flash_attn: bool | None = None
     """llama.cpp flash attention; unset turns it on exactly when ``kv_type`` is quantized (required).
-    Measured with an f16 cache on a CPU (``bench/kv_compression.py``): 0.73x the peak memory at 8k tokens
-    and 0.58x at 16k (it never holds a whole attention matrix), at 1.14x and 0.91x the prompt speed."""
+    Measured with an f16 cache on a CPU (``bench/kv_compression.py``): 0.73x the peak memory at 8k tokens,
+    0.58x at 16k and 0.45x at 32k (it never holds a whole attention matrix), at 1.14x, 0.91x and 1.00x
+    the prompt speed."""
     compression: Compression = "none"
     """KV-cache compression for the ``transformers`` backend."""
     cache_budget: int = Field(default=1024, ge=16)
