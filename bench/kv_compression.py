@@ -22,6 +22,7 @@ SmolLM2-135M cannot find a passkey past a few hundred tokens even uncompressed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -36,7 +37,7 @@ from typing import Any
 
 from agents.backends import Backend, create_backend
 from agents.settings import BackendSettings
-from eval.store import drop_torn_tail, replace_file
+from eval.store import ResultsWriter, replace_file
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO / "bench" / "results"
@@ -172,20 +173,19 @@ def run_worker(args: argparse.Namespace) -> dict[str, Any]:
         loaded_mib = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
         stamp = {"model": args.model.name, "threads": args.threads, "run": time.strftime("%Y-%m-%dT%H:%M:%S")}
         log.parent.mkdir(parents=True, exist_ok=True)
-        drop_torn_tail(log)  # a line cut short by a kill would swallow the next trial
-        for seed, depth in missing:
-            prompt, key = passkey_prompt(args.length, depth, seed, backend.count_tokens)
-            if args.worker.startswith("llamacpp"):
-                trial = llamacpp_trial(backend, prompt, llamacpp_variant(args.worker)[0])
-            else:
-                trial = transformers_trial(backend, prompt)
-            peak_mib = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-            trial |= stamp | {"depth": depth, "seed": seed, "key": key, "found": key in trial["answer"]}
-            trial |= {"loaded_mib": loaded_mib, "peak_mib": peak_mib}
-            done[(seed, depth)] = trial
-            with log.open("a", encoding="utf-8") as out:
-                out.write(json.dumps(trial) + "\n")
-            print(f"trial seed {seed} depth {depth}: found={trial['found']}", file=sys.stderr, flush=True)
+        with contextlib.closing(ResultsWriter(log)) as writer:  # drops a line a kill cut short, then appends
+            for seed, depth in missing:
+                prompt, key = passkey_prompt(args.length, depth, seed, backend.count_tokens)
+                if args.worker.startswith("llamacpp"):
+                    trial = llamacpp_trial(backend, prompt, llamacpp_variant(args.worker)[0])
+                else:
+                    trial = transformers_trial(backend, prompt)
+                peak_mib = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+                trial |= stamp | {"depth": depth, "seed": seed, "key": key, "found": key in trial["answer"]}
+                trial |= {"loaded_mib": loaded_mib, "peak_mib": peak_mib}
+                done[(seed, depth)] = trial
+                writer.append(trial)
+                print(f"trial seed {seed} depth {depth}: found={trial['found']}", file=sys.stderr, flush=True)
     return summarize_trials(args.worker, args.length, [done[pair] for pair in wanted])
 
 

@@ -36,6 +36,7 @@ from eval.datasets import Example, select_examples
 from eval.metrics import score_prediction
 from eval.store import (
     CACHE_FILE,
+    RESULTS_FILE,
     ResultsWriter,
     hold_default_chunk,
     prepare_run_dir,
@@ -252,7 +253,7 @@ async def _run_pending(
     cache = SQLiteResponseCache(out_dir / CACHE_FILE)
     previous_cache = backend.chat_model.cache
     backend.chat_model.cache = cache
-    writer = ResultsWriter(out_dir)
+    writer = ResultsWriter(out_dir / RESULTS_FILE)
     variants = dict.fromkeys((strategy, size) for _, strategy, size in pending)
     qas = {(s, c): DocQA(_pair_settings(settings, s, c), backend=backend) for s, c in variants}
     runner = _PairRunner(qas, writer, progress, on_progress)

@@ -61,11 +61,10 @@ def read_records(out_dir: Path) -> list[dict[str, Any]]:
 
 
 class ResultsWriter:
-    """Appends result lines, each flushed and fsync'd before ``append`` returns."""
+    """Appends result lines to a JSON-lines file, each flushed and fsync'd before ``append`` returns."""
 
-    def __init__(self, out_dir: Path) -> None:
-        path = out_dir / RESULTS_FILE
-        drop_torn_tail(path)
+    def __init__(self, path: Path) -> None:
+        _drop_torn_tail(path)
         self._file = path.open("a", encoding="utf-8")
 
     def append(self, record: dict[str, Any]) -> None:
@@ -78,7 +77,7 @@ class ResultsWriter:
         self._file.close()
 
 
-def drop_torn_tail(path: Path) -> None:
+def _drop_torn_tail(path: Path) -> None:
     """Cut a last line that a killed process left without its newline, so the next line starts clean."""
     if not path.exists():
         return
