@@ -66,11 +66,12 @@ class BackendSettings(_Section):
     kv_type: KVCacheType = "f16"
     """llama.cpp KV-cache type for keys and values. ``q8_0`` halves the cache (measured: still finds
     a passkey at 7.7k tokens, prefill ~2.6x slower on CPU); ``q4_0`` quarters it and loses accuracy."""
-    flash_attn: bool | None = None
-    """llama.cpp flash attention; unset turns it on exactly when ``kv_type`` is quantized (required).
-    Measured with an f16 cache on a CPU (``bench/kv_compression.py``): 0.73x the peak memory at 8k tokens,
-    0.58x at 16k and 0.45x at 32k (it never holds a whole attention matrix), at 1.14x, 0.91x and 1.00x
-    the prompt speed."""
+    flash_attn: bool = True
+    """llama.cpp flash attention; ``q8_0`` and ``q4_0`` need it. Measured with an f16 cache on a CPU
+    (``bench/kv_compression.py``, Qwen2.5-Coder-0.5B): it never holds a whole attention matrix, so the
+    peak memory is 0.95x at 2k tokens, 0.86x at 4k, 0.73x at 8k, 0.58x at 16k and 0.45x at 32k of what
+    it is without, at 0.91x to 1.14x the prompt speed. Off reproduces the answers of docqa before
+    25 November 2026, when it became the default."""
     compression: Compression = "none"
     """KV-cache compression for the ``transformers`` backend."""
     cache_budget: int = Field(default=1024, ge=16)

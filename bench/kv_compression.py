@@ -75,17 +75,18 @@ def passkey_prompt(tokens: int, depth: float, seed: int, count_tokens: Any) -> t
     return f'{INTRO}\n<document id="p1">\n{haystack}\n</document>\n{QUESTION}', key
 
 
-def llamacpp_variant(config: str) -> tuple[str, bool | None]:
+def llamacpp_variant(config: str) -> tuple[str, bool]:
     """KV type and flash attention of a llama.cpp configuration.
 
-    Quantized types always run with flash attention (llama.cpp requires it, the backend turns it on);
-    ``f16-flash`` is ``f16`` with it on too, to tell the cache type's effect from flash attention's.
+    ``f16`` runs without flash attention (docqa's default until 25 November 2026),
+    ``f16-flash`` with it, to tell the cache type's effect from flash attention's; quantized types
+    always run with it (llama.cpp requires it).
 
-    >>> llamacpp_variant("llamacpp:f16-flash"), llamacpp_variant("llamacpp:q8_0")
-    (('f16', True), ('q8_0', None))
+    >>> llamacpp_variant("llamacpp:f16"), llamacpp_variant("llamacpp:f16-flash"), llamacpp_variant("llamacpp:q8_0")
+    (('f16', False), ('f16', True), ('q8_0', True))
     """
     kv_type, _, flash = config.split(":")[1].partition("-")
-    return kv_type, True if flash else None
+    return kv_type, bool(flash) or kv_type != "f16"
 
 
 def build_backend(config: str, model: Path, length: int, budget: int, threads: int) -> Backend:

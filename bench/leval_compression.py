@@ -7,13 +7,13 @@ larger ``--limit`` only runs the new questions. Every configuration runs in a fr
 its peak memory is its own.
 
 Besides each configuration's score, the table gives its agreement with the uncompressed run of the
-same engine (``llamacpp:f16`` for the KV types, ``transformers:none`` for the methods): the share of
-questions where both pick the same option, or neither picks one and both say the same (choice
-tasks), or the token F1 of its answer against the uncompressed answer (open tasks). A small model
-scores near chance on these tasks, so its score says little about what compression costs; agreement
-says how often the compressed cache changes the answer the same model would otherwise give, and so
-which score it would get. Rows are written to ``bench/results/leval_compression.json``
-(``--results`` moves both).
+same engine (``llamacpp:f16``, without flash attention, for the KV types and ``llamacpp:f16-flash``;
+``transformers:none`` for the methods): the share of questions where both pick the same option, or
+neither picks one and both say the same (choice tasks), or the token F1 of its answer against the
+uncompressed answer (open tasks). A small model scores near chance on these tasks, so its score says
+little about what compression costs; agreement says how often the compressed cache changes the
+answer the same model would otherwise give, and so which score it would get. Rows are written to
+``bench/results/leval_compression.json`` (``--results`` moves both).
 
     python bench/leval_compression.py                                   # 20 quality questions, every configuration
     python bench/leval_compression.py --configs llamacpp:f16 llamacpp:q8_0 --limit 5
@@ -32,6 +32,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from kv_compression import llamacpp_variant
+
 from agents.settings import BackendSettings, ManagerSettings, Settings
 from eval.metrics import normalize_answer, option_letters, token_f1
 from eval.store import read_records, replace_file
@@ -44,6 +46,7 @@ REFERENCES = {"llamacpp": "llamacpp:f16", "transformers": "transformers:none"}
 """Each engine's uncompressed configuration, which its compressed ones are compared with."""
 CONFIGS = (
     "llamacpp:f16",
+    "llamacpp:f16-flash",
     "llamacpp:q8_0",
     "llamacpp:q4_0",
     "transformers:none",
@@ -58,7 +61,7 @@ def config_settings(config: str, args: argparse.Namespace) -> Settings:
     kind, variant = config.split(":")
     backend: dict[str, Any] = {"kind": kind, "model_path": args.model, "context_window": args.window}
     if kind == "llamacpp":
-        backend["kv_type"] = variant
+        backend["kv_type"], backend["flash_attn"] = llamacpp_variant(config)
     else:
         backend |= {"compression": variant, "cache_budget": args.cache_budget}
     return Settings(

@@ -112,6 +112,8 @@ UNFINGERPRINTED: dict[str, Any] = {
 }
 """Settings left out of the resume check: what varies within a run, the API key (never stored), and
 what cannot change an answer."""
+LLAMACPP_ONLY = {"kv_type", "flash_attn"}
+"""Backend settings that only llama.cpp reads, left out of other backends' fingerprints."""
 
 
 def prompt_fingerprints(prompts_dir: Path | None) -> dict[str, str]:
@@ -126,8 +128,11 @@ def prompt_fingerprints(prompts_dir: Path | None) -> dict[str, str]:
 
 def run_fingerprint(settings: Settings, seed: int) -> dict[str, Any]:
     """What must match to resume a run: the settings and prompts that can change an answer, and the seed."""
+    exclude = UNFINGERPRINTED
+    if settings.backend.kind != "llamacpp":
+        exclude = {**UNFINGERPRINTED, "backend": UNFINGERPRINTED["backend"] | LLAMACPP_ONLY}
     return {
-        "settings": settings.model_dump(mode="json", exclude=UNFINGERPRINTED),
+        "settings": settings.model_dump(mode="json", exclude=exclude),
         "prompts": prompt_fingerprints(settings.prompts_dir),
         "seed": seed,
     }
@@ -163,7 +168,7 @@ def prepare_run_dir(out_dir: Path, fingerprint: dict[str, Any], invocation: dict
     stored: dict[str, Any] = {"format": FORMAT_VERSION, "created_at": now}
     if run_file.exists():
         try:
-            stored = json.loads(run_file.read_text(encoding="utf-8"))
+            stored = read_run_info(out_dir)
         except json.JSONDecodeError as error:
             raise InputError(f"{run_file}: not valid JSON", help="repair it, or use a new --out folder") from error
         stored_fingerprint = {key: stored.get(key) for key in fingerprint}
@@ -211,6 +216,27 @@ def replace_file(path: Path, text: str) -> None:
 
 
 def read_run_info(out_dir: Path) -> dict[str, Any]:
-    """run.json as a dict ({} if missing)."""
+    """run.json as a dict ({} if missing), with the settings of older docqa versions said as today's."""
     run_file = out_dir / RUN_FILE
-    return json.loads(run_file.read_text(encoding="utf-8")) if run_file.exists() else {}
+    return _upgraded(json.loads(run_file.read_text(encoding="utf-8"))) if run_file.exists() else {}
+
+
+def _upgraded(run_info: dict[str, Any]) -> dict[str, Any]:
+    """Say a run made before flash attention was on by default (``flash_attn: null``) in today's terms.
+
+    ``null`` meant on exactly for quantized llama.cpp caches; other backends never read it (nor
+    ``kv_type``), and their fingerprints no longer hold either.
+
+    >>> _upgraded({"settings": {"backend": {"kind": "llamacpp", "kv_type": "f16", "flash_attn": None}}})
+    {'settings': {'backend': {'kind': 'llamacpp', 'kv_type': 'f16', 'flash_attn': False}}}
+    >>> _upgraded({"settings": {"backend": {"kind": "openai", "kv_type": "f16", "flash_attn": None}}})
+    {'settings': {'backend': {'kind': 'openai'}}}
+    """
+    backend = run_info.get("settings", {}).get("backend", {})
+    if "flash_attn" not in backend or backend["flash_attn"] is not None:
+        return run_info
+    if backend.get("kind", "llamacpp") == "llamacpp":
+        backend = backend | {"flash_attn": backend.get("kv_type", "f16") != "f16"}
+    else:
+        backend = {key: value for key, value in backend.items() if key not in LLAMACPP_ONLY}
+    return run_info | {"settings": run_info["settings"] | {"backend": backend}}

@@ -191,6 +191,29 @@ def test_resuming_with_other_settings_or_seed_is_refused(dataset: Path, tmp_path
     assert run(dataset, out, settings=elsewhere).skipped == 10
 
 
+def test_runs_from_before_flash_attention_was_on_by_default_resume_as_they_were_made(
+    dataset: Path, tmp_path: Path
+) -> None:
+    def made_by_older_docqa(out: Path) -> None:  # it wrote the llama.cpp settings for every backend, unset as null
+        info = json.loads((out / "run.json").read_text(encoding="utf-8"))
+        info["settings"]["backend"] |= {"kv_type": "f16", "flash_attn": None}
+        (out / "run.json").write_text(json.dumps(info), encoding="utf-8")
+
+    local, remote = tmp_path / "local", tmp_path / "remote"
+    llamacpp = {"kind": "llamacpp", "model_path": str(tmp_path / "model.gguf")}
+    run(dataset, local, settings=fake_settings(backend=llamacpp))
+    made_by_older_docqa(local)
+    # null meant off for an f16 cache: resuming with today's default would mix the two
+    with pytest.raises(ConfigError, match=r"settings\.backend\.flash_attn: False → True"):
+        run(dataset, local, settings=fake_settings(backend=llamacpp))
+    assert run(dataset, local, settings=fake_settings(backend=llamacpp | {"flash_attn": False})).skipped == 10
+
+    run(dataset, remote)
+    assert "flash_attn" not in json.loads((remote / "run.json").read_text(encoding="utf-8"))["settings"]["backend"]
+    made_by_older_docqa(remote)
+    assert run(dataset, remote).skipped == 10  # llama.cpp settings cannot change a remote model's answer
+
+
 def test_the_api_key_is_never_written(dataset: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
     settings = fake_settings(backend={"kind": "openai", "model": "fake", "api_key": "sk-very-secret-123"})

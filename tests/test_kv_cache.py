@@ -23,22 +23,22 @@ def test_q8_0_cache_answers_a_short_real_question() -> None:
     assert "KESSEL" in answer.answer.upper()
 
 
-def test_flash_attention_with_an_f16_cache_answers_a_short_real_question() -> None:
-    qa = DocQA(Settings(backend={"flash_attn": True}, manager={"max_tokens": 32}, workers={"max_tokens": 48}))
+def test_an_f16_cache_without_flash_attention_answers_a_short_real_question() -> None:
+    qa = DocQA(Settings(backend={"flash_attn": False}, manager={"max_tokens": 32}, workers={"max_tokens": 48}))
     params = qa.backend.chat_model._model.llama.context_params  # type: ignore[attr-defined]
-    assert params.flash_attn_type == 1  # LLAMA_FLASH_ATTN_TYPE_ENABLED
+    assert params.flash_attn_type == 0  # LLAMA_FLASH_ATTN_TYPE_DISABLED
     assert params.type_k == params.type_v == 1  # GGML_TYPE_F16
     answer = qa.ask("What is the station's radio call sign?", [FACT])
     assert "KESSEL" in answer.answer.upper()
 
 
-def test_flash_attention_is_off_for_f16_and_on_for_quantized_caches_by_default() -> None:
-    for kv_type, flash in (("f16", 0), ("q8_0", 1)):
+def test_flash_attention_is_on_by_default_for_every_cache_type() -> None:
+    for kv_type in ("f16", "q8_0"):
         llama = create_backend(BackendSettings(kv_type=kv_type)).chat_model._model.llama  # type: ignore[attr-defined]
-        assert llama.context_params.flash_attn_type == flash
+        assert llama.context_params.flash_attn_type == 1  # LLAMA_FLASH_ATTN_TYPE_ENABLED
 
 
 def test_quantized_cache_without_flash_attention_is_a_clear_error() -> None:
     with pytest.raises(ConfigError, match="q4_0 KV cache without flash attention") as raised:
         create_backend(BackendSettings(kv_type="q4_0", flash_attn=False))
-    assert "--kv-type f16" in raised.value.help
+    assert "--kv-type f16" in raised.value.help and "--no-flash-attn" in raised.value.help

@@ -80,7 +80,7 @@ class LoadOptions:
     n_threads: int | None
     seed: int
     kv_type: str = "f16"
-    flash_attn: bool | None = None
+    flash_attn: bool = True
 
     @classmethod
     def from_settings(cls, path: Path, settings: BackendSettings) -> LoadOptions:
@@ -117,8 +117,6 @@ def _load_model(options: LoadOptions) -> _LoadedModel:
     path = options.path
     if not Path(path).is_file():
         raise ConfigError(f"model file not found: {path}", help="pass --model-path to an existing .gguf file")
-    # llama.cpp refuses a quantized V cache without flash attention, so quantizing turns it on.
-    flash_attn = options.flash_attn if options.flash_attn is not None else options.kv_type != "f16"
     try:
         with _native_stderr_silenced():
             n_ctx = options.n_ctx
@@ -134,14 +132,14 @@ def _load_model(options: LoadOptions) -> _LoadedModel:
                 seed=options.seed,
                 type_k=cache_type,
                 type_v=cache_type,
-                flash_attn=flash_attn,
+                flash_attn=options.flash_attn,
                 verbose=False,
             )
     except ValueError as error:
-        if options.kv_type != "f16" and not flash_attn:
+        if options.kv_type != "f16" and not options.flash_attn:
             raise ConfigError(
                 f"llama.cpp refused a {options.kv_type} KV cache without flash attention",
-                help="leave flash_attn unset (it turns on for quantized caches) or use --kv-type f16",
+                help="leave flash attention on (drop --no-flash-attn) or use --kv-type f16",
             ) from error
         raise ConfigError(
             f"llama.cpp could not load {path}: {error}", help="check that it is a GGUF model file"
