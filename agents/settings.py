@@ -70,7 +70,7 @@ class BackendSettings(_Section):
     """llama.cpp flash attention; ``q8_0`` and ``q4_0`` need it. Measured with an f16 cache on a CPU
     (``bench/kv_compression.py``, Qwen2.5-Coder-0.5B): it never holds a whole attention matrix, so the
     peak memory is 0.95x at 2k tokens, 0.86x at 4k, 0.73x at 8k, 0.58x at 16k and 0.45x at 32k of what
-    it is without, at 0.91x to 1.14x the prompt speed. Off reproduces the answers of docqa before
+    it is without, at 0.91x to 1.08x the prompt speed. Off reproduces the answers of docqa before
     25 November 2026, when it became the default."""
     compression: Compression = "none"
     """KV-cache compression for the ``transformers`` backend."""
