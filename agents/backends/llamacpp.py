@@ -79,8 +79,8 @@ class LoadOptions:
     n_ctx: int | None
     n_threads: int | None
     seed: int
-    kv_type: str = "f16"
-    flash_attn: bool = True
+    kv_type: str
+    flash_attn: bool
 
     @classmethod
     def from_settings(cls, path: Path, settings: BackendSettings) -> LoadOptions:
