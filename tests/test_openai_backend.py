@@ -11,6 +11,7 @@ from agents import DocQA, Settings
 from agents.backends import create_backend
 from agents.errors import ConfigError, TransientBackendError
 from agents.settings import BackendSettings
+from tests.test_real_model import LOOPING_PROMPT
 
 pytestmark = pytest.mark.server
 
@@ -58,7 +59,7 @@ def test_repeat_penalty_goes_over_the_wire(openai_server: str) -> None:
     def ones(repeat_penalty: float) -> int:
         backend = _settings(openai_server).backend.model_copy(update={"repeat_penalty": repeat_penalty})
         model = create_backend(backend).chat_model
-        reply = model.invoke([HumanMessage("Count: one, one, one, one, one,")], max_tokens=40)
+        reply = model.invoke([HumanMessage(LOOPING_PROMPT)], max_tokens=40)
         return str(reply.content).lower().split().count("one,")
 
     assert ones(1.0) >= 10  # the served SmolLM2 loops, as in-process
