@@ -11,7 +11,7 @@ from agents import DocQA, Settings
 from agents.backends import create_backend
 from agents.errors import ConfigError, TransientBackendError
 from agents.settings import BackendSettings
-from tests.test_real_model import LOOPING_PROMPT
+from tests.test_real_model import looping_ones
 
 pytestmark = pytest.mark.server
 
@@ -57,10 +57,7 @@ def test_missing_model_name_is_a_config_error() -> None:
 
 def test_repeat_penalty_goes_over_the_wire(openai_server: str) -> None:
     def ones(repeat_penalty: float) -> int:
-        backend = _settings(openai_server).backend.model_copy(update={"repeat_penalty": repeat_penalty})
-        model = create_backend(backend).chat_model
-        reply = model.invoke([HumanMessage(LOOPING_PROMPT)], max_tokens=40)
-        return str(reply.content).lower().split().count("one,")
+        return looping_ones(_settings(openai_server).backend.model_copy(update={"repeat_penalty": repeat_penalty}))
 
     assert ones(1.0) >= 10  # the served SmolLM2 loops, as in-process
     assert ones(1.3) <= 3

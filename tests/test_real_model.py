@@ -77,13 +77,13 @@ def test_every_strategy_runs_with_the_embedded_model(strategy: str, short_sample
 LOOPING_PROMPT = "Count: one, one, one, one, one, one, one, one, one, one, one, one,"
 
 
-def _ones(repeat_penalty: float = 1.0) -> int:
-    """How often the embedded model's reply to ``LOOPING_PROMPT`` says "one,"."""
-    model = create_backend(BackendSettings(repeat_penalty=repeat_penalty)).chat_model
+def looping_ones(backend: BackendSettings) -> int:
+    """How often the backend's reply to ``LOOPING_PROMPT`` says "one,"."""
+    model = create_backend(backend).chat_model
     reply = model.invoke([HumanMessage(LOOPING_PROMPT)], max_tokens=40)
     return str(reply.content).lower().split().count("one,")
 
 
 def test_repeat_penalty_stops_the_embedded_model_looping() -> None:
-    assert _ones() >= 10  # greedy SmolLM2 keeps counting "one, one, one, …"
-    assert _ones(repeat_penalty=1.3) <= 3
+    assert looping_ones(BackendSettings(repeat_penalty=1.0)) >= 10  # greedy SmolLM2 keeps counting "one, one, one, …"
+    assert looping_ones(BackendSettings(repeat_penalty=1.3)) <= 3
