@@ -64,8 +64,9 @@ class BackendSettings(_Section):
     n_threads: int | None = Field(default=None, ge=1)
     """CPU threads for local models; unset means every core."""
     kv_type: KVCacheType = "f16"
-    """llama.cpp KV-cache type for keys and values. ``q8_0`` halves the cache (measured: still finds
-    a passkey at 7.7k tokens, prefill ~2.6x slower on CPU); ``q4_0`` quarters it and loses accuracy."""
+    """llama.cpp KV-cache type for keys and values. ``q8_0`` halves the cache (measured from 2k to 32k
+    tokens: kept every passkey, read prompts 2x to 5x slower on a CPU); ``q4_0`` quarters it and lost
+    passkeys at every length."""
     flash_attn: bool = True
     """llama.cpp flash attention; ``q8_0`` and ``q4_0`` need it. Measured with an f16 cache on a CPU
     (``bench/kv_compression.py``, Qwen2.5-Coder-0.5B): it never holds a whole attention matrix, so the
