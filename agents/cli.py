@@ -69,8 +69,9 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--compression",
-        choices=["none", "quantized", "snapkv", "homer"],
-        help="KV-cache compression for the transformers backend (default none)",
+        choices=["none", "fp8", "quantized", "snapkv", "homer"],
+        help="KV-cache compression for the transformers backend (default none): fp8 and quantized keep every "
+        "position in 8 and 4 bits (quantized loses accuracy), snapkv and homer keep --cache-budget positions",
     )
     group.add_argument(
         "--cache-budget",

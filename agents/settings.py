@@ -18,7 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 BackendKind = Literal["llamacpp", "openai", "transformers"]
 KVCacheType = Literal["f16", "q8_0", "q4_0"]
-Compression = Literal["none", "quantized", "snapkv", "homer"]
+Compression = Literal["none", "fp8", "quantized", "snapkv", "homer"]
 Strategy = Literal["coa", "full", "rag", "rag-reorder", "coa-rag"]
 STRATEGIES: tuple[Strategy, ...] = ("coa", "full", "rag", "rag-reorder", "coa-rag")
 """``coa``: Chain-of-Agents over every chunk. ``full``: as much of the text as fits one window.

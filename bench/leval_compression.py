@@ -50,6 +50,7 @@ CONFIGS = (
     "llamacpp:q8_0",
     "llamacpp:q4_0",
     "transformers:none",
+    "transformers:fp8",
     "transformers:quantized",
     "transformers:snapkv",
     "transformers:homer",

@@ -71,7 +71,7 @@ def greedy(driver: DecoderDriver, method: object, prompt: PromptParts, n: int = 
         return decode(driver, state, n, end_ids=set()).tokens
 
 
-@pytest.mark.parametrize("name", ["none", "quantized", "snapkv", "homer"])
+@pytest.mark.parametrize("name", ["none", "fp8", "quantized", "snapkv", "homer"])
 def test_every_method_keeps_the_cache_within_its_budget(driver: DecoderDriver, name: str) -> None:
     budget = 160
     method = compressor_for(name, budget)
@@ -86,11 +86,15 @@ def test_every_method_keeps_the_cache_within_its_budget(driver: DecoderDriver, n
         assert held <= budget
         lengths = {kv[0].shape[2] for i in range(driver.num_layers) if (kv := cached_kv(state.cache, i)) is not None}
         assert lengths == {held}  # propagative refinement: every layer holds the same positions
-    if name in ("none", "quantized"):
+    if name in ("none", "fp8", "quantized"):
         assert held == 700
-    # Bytes: float32 keys and values of every layer, or int4 groups plus a float residual.
+    # Bytes: float32 keys and values of every layer, one byte each plus a float32 scale per layer for keys
+    # and for values, or int4 groups plus a float residual.
     full_bytes = 2 * driver.num_layers * 2 * 16 * 700 * 4  # k+v, layers, kv heads, head_dim, tokens, float32
-    limit = {"none": full_bytes, "quantized": full_bytes // 4, "snapkv": full_bytes * 192 // 700}
+    fp8_bytes = full_bytes // 4 + 2 * driver.num_layers * 4
+    if name == "fp8":
+        assert cache_bytes(state.cache) == fp8_bytes
+    limit = {"none": full_bytes, "fp8": fp8_bytes, "quantized": full_bytes // 4, "snapkv": full_bytes * 192 // 700}
     assert cache_bytes(state.cache) <= limit.get(name, full_bytes * budget // 700)
     assert len(greedy(driver, method, prompt, n=3)) == 3
 
@@ -188,6 +192,28 @@ def test_quantized_cache_stays_close_to_the_plain_model(driver: DecoderDriver) -
     torch.testing.assert_close(state.logits, plain_logits(driver, prompt.ids), rtol=0, atol=1e-2)
     plain_bytes = 2 * driver.num_layers * 2 * 16 * 400 * 4
     assert cache_bytes(state.cache) < plain_bytes / 3
+
+
+def test_an_outlier_key_channel_spoils_the_4_bit_cache_but_not_fp8() -> None:
+    # Qwen2's key bias gives a few key channels values far larger than the rest. transformers' 4-bit
+    # cache groups each token's head vector, so one such channel sets the scale of the whole group and
+    # rounds the others away; fp8 keeps a float's relative precision at every magnitude.
+    torch.manual_seed(0)
+    model = BUILDERS["qwen2"]().eval()
+    with torch.no_grad():
+        model.lm_head.weight.mul_(20)
+        for layer in model.model.layers:
+            layer.self_attn.k_proj.bias[::16] += 100.0  # channel 0 of each key head
+    outlier = DecoderDriver(model)
+    prompt = make_prompt(700)  # the last prefill slice attends to the first slice's quantized keys
+    reference = plain_logits(outlier, prompt.ids)
+    with torch.inference_mode():
+        error = {
+            name: (compressor_for(name, 0).prefill(outlier, prompt).logits - reference).abs().max().item()
+            for name in ("fp8", "quantized")
+        }
+    assert error["fp8"] < error["quantized"] / 4, error
+    assert greedy(outlier, compressor_for("fp8", 0), prompt) == greedy(outlier, PlainCache(), prompt)
 
 
 def test_sampling_follows_the_seed(driver: DecoderDriver) -> None:

@@ -85,7 +85,7 @@ def test_homer_chunks_only_the_quoted_material_of_docqas_own_prompts() -> None:
         assert FILLER[:40] not in prefix + suffix
 
 
-@pytest.mark.parametrize("compression", ["none", "quantized", "snapkv", "homer"])
+@pytest.mark.parametrize("compression", ["none", "fp8", "quantized", "snapkv", "homer"])
 def test_pipeline_end_to_end_with_the_transformers_backend(compression: str) -> None:
     budget = 64 if compression == "snapkv" else 1024  # homer's budget must hold the instruction and question
     settings = Settings(
@@ -108,7 +108,7 @@ def test_pipeline_end_to_end_with_the_transformers_backend(compression: str) -> 
     if compression == "snapkv":
         # Pruned to the budget plus the question window (the prompt's text after the document, 32 to 128 tokens).
         assert 64 + 32 <= stats.cached_positions <= 64 + 128 < stats.prompt_tokens
-    else:  # none and quantized keep every position; homer reads this short prompt as one chunk within its budget
+    else:  # none, fp8 and quantized keep every position; homer reads this short prompt as one chunk within its budget
         assert stats.cached_positions == stats.prompt_tokens < budget
 
 

@@ -260,7 +260,7 @@ class TransformersChatModel(BaseChatModel):
 def readable_window(compression: str, model_window: int, cache_budget: int) -> int:
     """Tokens one call can read. ``homer`` reads 4 budget-sized chunks, even past the model's window
     (positions stay within a chunk), and no more even where the model's window is larger: to read
-    more, raise ``cache_budget``. The others read what the model reads (snapkv and quantized only hold
+    more, raise ``cache_budget``. The others read what the model reads (snapkv, fp8 and quantized only hold
     less while decoding).
 
     >>> readable_window("homer", 32768, 1024), readable_window("homer", 8192, 4096)

@@ -1,7 +1,8 @@
 """KV-cache compression for the transformers backend: one small module per method behind one interface.
 
-``none`` keeps everything; ``quantized`` keeps every position in 4 bits; ``snapkv`` keeps the positions
-the question attends to; ``homer`` merges chunks hierarchically and reads inputs longer than the window.
+``none`` keeps everything; ``fp8`` keeps every position in 8-bit floats and ``quantized`` in 4-bit integers;
+``snapkv`` keeps the positions the question attends to; ``homer`` merges chunks hierarchically and reads
+inputs longer than the window.
 """
 
 from __future__ import annotations
@@ -28,10 +29,10 @@ def compressor_for(name: str, budget: int) -> CacheCompressor:
         from agents.compression.none import PlainCache
 
         return PlainCache()
-    if name == "quantized":
+    if name in ("fp8", "quantized"):
         from agents.compression.quantized import QuantizedKV
 
-        return QuantizedKV()
+        return QuantizedKV(backend="fp8" if name == "fp8" else "quanto")
     if name == "snapkv":
         from agents.compression.snapkv import SnapKV
 

@@ -1,13 +1,21 @@
-"""transformers' ``QuantizedCache`` with the optimum-quanto backend (4-bit, group-wise; works on CPU).
+"""transformers' ``QuantizedCache``: every position kept, in fewer bytes. Two backends, two methods:
 
-Keys and values are stored in int4 groups of 64 channels with a scale and zero point each; the most
-recent ``residual_length`` tokens stay in full precision until they are flushed into the quantized part
-(KIVI-style, as transformers implements it). Every position is kept: only the bytes shrink.
+- ``quantized``: optimum-quanto, 4-bit, in groups of 64 values with a scale and zero point each; the most
+  recent ``residual_length`` tokens stay in full precision until they are flushed into the quantized part
+  (KIVI-style, as transformers implements it). transformers groups each token's head vector (keys per
+  token, not per channel as KIVI does), so one outlier channel sets the scale of all 64 and rounds the
+  rest away. Qwen2's key biases make such channels: in Qwen2.5-Coder-0.5B, layer 8 has one of 211 where
+  the median channel is 0.74. On that model it garbled passkeys at 2k tokens and answered nothing at
+  16k and 32k (``bench/kv_compression.py``).
+- ``fp8``: 8-bit floats (e4m3) with one scale per layer for keys and one for values, fixed by the first
+  prompt slice; later values beyond its range saturate. A float's exponent keeps outlier channels and
+  small ones alike, so it costs far less accuracy, for a quarter of a float32 cache rather than a sixth.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Literal
 
 from agents.compression.base import Prefilled, PromptParts
 from agents.compression.driver import DecoderDriver
@@ -16,19 +24,24 @@ from agents.errors import MissingDependencyError
 
 @dataclass(frozen=True)
 class QuantizedKV:
-    """All positions kept, stored in ``nbits`` (2 or 4) per value by optimum-quanto."""
+    """All positions kept, stored by ``backend``: ``quanto`` in ``nbits`` (2 or 4) per value, or ``fp8``."""
 
+    backend: Literal["quanto", "fp8"] = "quanto"
     nbits: int = 4
     residual_length: int = 128
-    name: str = "quantized"
+
+    @property
+    def name(self) -> str:
+        return "quantized" if self.backend == "quanto" else "fp8"
 
     def prefill(self, driver: DecoderDriver, prompt: PromptParts) -> Prefilled:
         from transformers import QuantizedCache
 
+        options: dict[str, Any] = {"nbits": self.nbits, "residual_length": self.residual_length}
+        if self.backend == "fp8":
+            options = {}  # one scale per tensor: transformers refuses the group-wise options
         try:
-            cache = QuantizedCache(
-                backend="quanto", config=driver.config, nbits=self.nbits, residual_length=self.residual_length
-            )
+            cache = QuantizedCache(backend=self.backend, config=driver.config, **options)
         except ImportError as error:
             raise MissingDependencyError(
                 "the quantized cache needs optimum-quanto", help="pip install 'docqa[compress]'"
