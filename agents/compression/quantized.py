@@ -9,7 +9,8 @@
   16k and 32k (``bench/kv_compression.py``).
 - ``fp8``: 8-bit floats (e4m3) with one scale per layer for keys and one for values, fixed by the first
   prompt slice; later values beyond its range saturate. A float's exponent keeps outlier channels and
-  small ones alike, so it costs far less accuracy, for a quarter of a float32 cache rather than a sixth.
+  small ones alike: on the same model it kept every passkey the 4-bit cache lost, for a quarter of a
+  float32 cache rather than a sixth, though it still changed 7 of 20 real answers, as llama.cpp's q8_0 did.
 """
 
 from __future__ import annotations
