@@ -11,12 +11,12 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import ValidationError
 
 from agents.errors import DocQAError
-from agents.settings import STRATEGIES
+from agents.settings import STRATEGIES, BackendKind, Compression, KVCacheType
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -32,7 +32,7 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("model")
     group.add_argument(
         "--backend",
-        choices=["llamacpp", "openai", "transformers"],
+        choices=get_args(BackendKind),
         help="llamacpp (in-process GGUF, the default), openai (any OpenAI-compatible endpoint) or transformers "
         "(in-process, with a compressed KV cache)",
     )
@@ -56,7 +56,7 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--kv-type",
-        choices=["f16", "q8_0", "q4_0"],
+        choices=get_args(KVCacheType),
         help="llama.cpp KV-cache type: q8_0 halves cache memory (slower prefill on CPU), q4_0 quarters it "
         "(loses accuracy); default f16",
     )
@@ -69,7 +69,7 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--compression",
-        choices=["none", "fp8", "quantized", "snapkv", "homer"],
+        choices=get_args(Compression),
         help="KV-cache compression for the transformers backend (default none): fp8 and quantized keep every "
         "position in 8 and 4 bits (quantized loses accuracy), snapkv and homer keep --cache-budget positions",
     )

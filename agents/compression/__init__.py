@@ -32,7 +32,7 @@ def compressor_for(name: str, budget: int) -> CacheCompressor:
     if name in ("fp8", "quantized"):
         from agents.compression.quantized import QuantizedKV
 
-        return QuantizedKV(backend="fp8" if name == "fp8" else "quanto")
+        return QuantizedKV(name)
     if name == "snapkv":
         from agents.compression.snapkv import SnapKV
 

@@ -16,33 +16,33 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from agents.compression.base import Prefilled, PromptParts
 from agents.compression.driver import DecoderDriver
 from agents.errors import MissingDependencyError
 
+BACKENDS = {"quantized": "quanto", "fp8": "fp8"}
+"""The ``QuantizedCache`` backend behind each method name."""
+
 
 @dataclass(frozen=True)
 class QuantizedKV:
-    """All positions kept, stored by ``backend``: ``quanto`` in ``nbits`` (2 or 4) per value, or ``fp8``."""
+    """All positions kept: ``quantized`` in ``nbits`` (2 or 4) per value by optimum-quanto, or ``fp8``."""
 
-    backend: Literal["quanto", "fp8"] = "quanto"
+    name: str = "quantized"
+    """``quantized`` or ``fp8``: a key of ``BACKENDS``."""
     nbits: int = 4
     residual_length: int = 128
-
-    @property
-    def name(self) -> str:
-        return "quantized" if self.backend == "quanto" else "fp8"
 
     def prefill(self, driver: DecoderDriver, prompt: PromptParts) -> Prefilled:
         from transformers import QuantizedCache
 
+        backend = BACKENDS[self.name]
+        # fp8 has one scale per tensor: transformers refuses the group-wise options.
         options: dict[str, Any] = {"nbits": self.nbits, "residual_length": self.residual_length}
-        if self.backend == "fp8":
-            options = {}  # one scale per tensor: transformers refuses the group-wise options
         try:
-            cache = QuantizedCache(backend=self.backend, config=driver.config, **options)
+            cache = QuantizedCache(backend=backend, config=driver.config, **(options if backend == "quanto" else {}))
         except ImportError as error:
             raise MissingDependencyError(
                 "the quantized cache needs optimum-quanto", help="pip install 'docqa[compress]'"
