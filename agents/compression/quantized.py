@@ -39,10 +39,11 @@ class QuantizedKV:
         from transformers import QuantizedCache
 
         backend = BACKENDS[self.name]
-        # fp8 has one scale per tensor: transformers refuses the group-wise options.
-        options: dict[str, Any] = {"nbits": self.nbits, "residual_length": self.residual_length}
+        options: dict[str, Any] = {}  # fp8 has one scale per tensor: transformers refuses the group-wise options
+        if backend == "quanto":
+            options = {"nbits": self.nbits, "residual_length": self.residual_length}
         try:
-            cache = QuantizedCache(backend=backend, config=driver.config, **(options if backend == "quanto" else {}))
+            cache = QuantizedCache(backend=backend, config=driver.config, **options)
         except ImportError as error:
             raise MissingDependencyError(
                 "the quantized cache needs optimum-quanto", help="pip install 'docqa[compress]'"
