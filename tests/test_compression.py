@@ -18,7 +18,7 @@ from agents.compression.homer import Homer, plan
 from agents.compression.homer_chunks import chunk_token_ids
 from agents.compression.none import PlainCache
 from agents.compression.snapkv import SnapKV
-from agents.errors import ConfigError
+from agents.errors import ConfigError, MissingDependencyError
 
 SIZES = {
     "hidden_size": 64,
@@ -214,6 +214,22 @@ def test_an_outlier_key_channel_spoils_the_4_bit_cache_but_not_fp8() -> None:
         }
     assert error["fp8"] < error["quantized"] / 4, error
     assert greedy(outlier, compressor_for("fp8", 0), prompt) == greedy(outlier, PlainCache(), prompt)
+
+
+@pytest.mark.parametrize(
+    ("name", "says"), [("quantized", "needs optimum-quanto"), ("fp8", "fp8 cache could not load .*no fp8 here")]
+)
+def test_a_cache_backend_that_fails_to_import_names_what_is_missing(
+    driver: DecoderDriver, monkeypatch: pytest.MonkeyPatch, name: str, says: str
+) -> None:
+    import transformers
+
+    def missing(**_: object) -> None:
+        raise ImportError("no fp8 here" if name == "fp8" else "No module named 'optimum'")
+
+    monkeypatch.setattr(transformers, "QuantizedCache", missing)
+    with pytest.raises(MissingDependencyError, match=says):
+        compressor_for(name, 0).prefill(driver, make_prompt(50))
 
 
 def test_sampling_follows_the_seed(driver: DecoderDriver) -> None:

@@ -45,8 +45,13 @@ class QuantizedKV:
         try:
             cache = QuantizedCache(backend=backend, config=driver.config, **options)
         except ImportError as error:
+            if backend == "quanto":
+                raise MissingDependencyError(
+                    "the quantized cache needs optimum-quanto", help="pip install 'docqa[compress]'"
+                ) from error
             raise MissingDependencyError(
-                "the quantized cache needs optimum-quanto", help="pip install 'docqa[compress]'"
+                f"the {self.name} cache could not load its transformers backend: {error}",
+                help="pip install 'docqa[compress]' (transformers 5.x); or choose --compression quantized or none",
             ) from error
         hidden = driver.prefill(prompt.ids, cache)
         return Prefilled(cache, driver.logits(hidden), len(prompt.ids))
