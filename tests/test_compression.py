@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import shutil
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -108,6 +110,14 @@ def test_the_driver_reproduces_the_models_forward_and_generate(driver: DecoderDr
         )[0, len(prompt.ids) :]
     torch.testing.assert_close(state.logits, plain_logits(driver, prompt.ids), rtol=0, atol=1e-5)
     assert greedy(driver, PlainCache(), prompt) == expected.tolist()
+
+
+def test_the_driver_passes_the_cache_by_the_name_the_layers_take(driver: DecoderDriver) -> None:
+    # transformers deprecates a layer's old ``past_key_values`` argument with a FutureWarning.
+    with warnings.catch_warnings(), torch.inference_mode():
+        warnings.simplefilter("error", FutureWarning)
+        PlainCache().prefill(driver, make_prompt(50))
+    assert driver.cache_arg in inspect.signature(driver.body.layers[0].forward).parameters
 
 
 def test_homer_without_pruning_on_one_chunk_is_the_plain_model(driver: DecoderDriver) -> None:

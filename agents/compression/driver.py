@@ -8,6 +8,7 @@ what the model's ``forward`` computes.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import torch
@@ -71,6 +72,9 @@ class DecoderDriver:
         self.model = model
         self.body: Any = model.model
         self.config = config
+        layer_args = inspect.signature(self.body.layers[0].forward).parameters
+        # transformers renamed the layers' ``past_key_values`` to ``cache`` within 5.x and drops the old name in 5.40.
+        self.cache_arg = "cache" if "cache" in layer_args else "past_key_values"
 
     @property
     def num_layers(self) -> int:
@@ -95,9 +99,9 @@ class DecoderDriver:
                 hidden,
                 attention_mask=mask,
                 position_ids=positions,
-                past_key_values=cache,
                 use_cache=True,
                 position_embeddings=position_embeddings,
+                **{self.cache_arg: cache},
             )
         return hidden
 
