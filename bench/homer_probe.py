@@ -13,7 +13,8 @@ backend and the same prompt:
 
 Agreement with ``none`` is leval_compression's. If the plain model reading half the text moves away
 from its answer as often as homer does, these questions measure the model's fragility, not homer's.
-Answers that are only a bracketed id ("[1]", "[C3]") are counted apart: the small models' fallback.
+Answers that are only bracketed ids ("[1]", "[C3]", '[document id="c12"]', the way the prompt labels
+the document's chunks) are counted apart: the small models' fallback.
 Rows go to ``bench/results/homer_probe.json``, keyed by model, window and (when
 ``DOCQA_PROMPTS_DIR`` replaces prompts) the prompts folder, rewritten after every question so a
 stopped probe keeps what it answered. A rerun with the same dataset, seed, budget and prompt files
@@ -50,7 +51,8 @@ from agents.settings import BackendSettings, ManagerSettings, Settings
 from eval.datasets import Example, select_examples
 from eval.store import prompt_fingerprints, replace_file
 
-BRACKET_ONLY = re.compile(r"\[[A-Za-z]?\d+\]")
+BRACKET_ONLY = re.compile(r'(?:\[(?:[A-Za-z]?\d+|document id="[A-Za-z]?\d+")\]\s*)+')
+"""One or more bare chunk ids and nothing else: "[1]", "[C3] [c4]", '[document id="c12"]'."""
 
 
 @dataclass(frozen=True)
