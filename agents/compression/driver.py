@@ -73,7 +73,7 @@ class DecoderDriver:
         self.body: Any = model.model
         self.config = config
         layer_args = inspect.signature(self.body.layers[0].forward).parameters
-        # transformers renamed the layers' ``past_key_values`` to ``cache`` within 5.x and drops the old name in 5.40.
+        # Recent transformers layers take ``cache`` and drop ``past_key_values`` in 5.40: pass the name they have.
         self.cache_arg = "cache" if "cache" in layer_args else "past_key_values"
 
     @property

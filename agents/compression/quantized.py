@@ -51,7 +51,7 @@ class QuantizedKV:
                 ) from error
             raise MissingDependencyError(
                 f"the {self.name} cache could not load its transformers backend: {error}",
-                help="pip install 'docqa[compress]' (transformers 5.x); or choose --compression quantized or none",
+                help="pip install 'docqa[compress]' (transformers 5.x), or use --compression snapkv or none",
             ) from error
         hidden = driver.prefill(prompt.ids, cache)
         return Prefilled(cache, driver.logits(hidden), len(prompt.ids))
