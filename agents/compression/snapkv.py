@@ -42,12 +42,17 @@ class SnapKV:
         return min(len(prompt.ids), self.budget + self.window_len(prompt))
 
     def prefill(self, driver: DecoderDriver, prompt: PromptParts) -> Prefilled:
-        ids = prompt.ids
-        window = self.window_len(prompt)
-        head_len = len(ids) - window
+        head_len = len(prompt.ids) - self.window_len(prompt)
         cache = driver.new_cache()
         if head_len:
-            driver.prefill(ids[:head_len], cache)
+            driver.prefill(prompt.ids[:head_len], cache)
+        return self.read_window(driver, prompt, cache)
+
+    def read_window(self, driver: DecoderDriver, prompt: PromptParts, cache: Cache) -> Prefilled:
+        """Send the window through the layers one at a time over ``cache`` (the prompt before the window),
+        pruning each layer's cache as soon as the window has attended to it."""
+        ids = prompt.ids
+        head_len = len(ids) - self.window_len(prompt)
         hidden = driver.embed(ids[head_len:])
         positions = torch.arange(head_len, len(ids))[None]
         for index in range(driver.num_layers):
@@ -57,12 +62,19 @@ class SnapKV:
                 self._prune_layer(driver, index, queries, cache, head_len)
         return Prefilled(cache, driver.logits(hidden), len(ids))
 
+    def kept_positions(
+        self, driver: DecoderDriver, index: int, queries: torch.Tensor, keys: torch.Tensor
+    ) -> torch.Tensor:
+        """Layer ``index``'s earlier positions to keep, ascending: (1, kv_heads, budget)."""
+        head_len = keys.shape[2] - queries.shape[2]
+        votes = window_votes(driver.attention_logits(index, queries, keys), head_len, keys.shape[1], self.kernel)
+        return votes.topk(self.budget, dim=-1).indices.sort(dim=-1).values
+
     def _prune_layer(
         self, driver: DecoderDriver, index: int, queries: torch.Tensor, cache: Cache, head_len: int
     ) -> None:
         keys, values = cached_kv(cache, index) or (torch.empty(0), torch.empty(0))
-        votes = window_votes(driver.attention_logits(index, queries, keys), head_len, keys.shape[1], self.kernel)
-        keep = votes.topk(self.budget, dim=-1).indices.sort(dim=-1).values  # (1, kv_heads, budget)
+        keep = self.kept_positions(driver, index, queries, keys)
         gather = keep[..., None].expand(-1, -1, -1, keys.shape[-1])
         kept_keys = torch.cat([keys[:, :, :head_len].gather(2, gather), keys[:, :, head_len:]], dim=2)
         kept_values = torch.cat([values[:, :, :head_len].gather(2, gather), values[:, :, head_len:]], dim=2)
