@@ -3,8 +3,8 @@
 ``bench/kv_compression.py`` logs what each passkey trial answered, not why. This diagnostic rebuilds
 one trial's prompt (``--length``, ``--seed``, ``--depth``, Qwen 0.5B and two threads as there), reads
 the text before the question once, and then finishes the prompt once per *reading*, each a
-``snapkv`` variant: the shipped one, another ``--budget``, another pooling ``--kernel``, or some
-lower layers left whole. For every layer and key/value head it prints one digit per token of the
+``snapkv`` variant (``--readings``): the shipped one, another budget, another pooling kernel, or
+some lower layers left whole. For every layer and key/value head it prints one digit per token of the
 key as it occurs in the prompt (the needle states it twice): 1 where that layer and head kept it,
 0 where it was pruned. The readings are written to ``bench/results/snapkv_keep.json`` under the
 trial they diagnose.
@@ -128,6 +128,7 @@ def main() -> None:
             rows.append({"reading": label, "answer": answer, "found": key in answer, "kept": layers})
 
     path = args.results / "snapkv_keep.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
     saved = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
     trial = f"{args.model.name} {args.length} seed {args.seed} depth {args.depth}"
     saved[trial] = {"key": key, "prompt_tokens": len(prompt.ids), "key_positions": digits, "readings": rows}
