@@ -80,13 +80,14 @@ def key_positions(tokens: list[str], key: str) -> list[int]:
 
 
 def keep_map(kept: list[torch.Tensor], positions: list[int]) -> list[list[str]]:
-    """Per layer, per key/value head: "1" or "0" for each of ``positions``."""
+    """Per layer, per key/value head: "1" or "0" for each of ``positions``.
+
+    >>> keep_map([torch.tensor([[[1, 3, 5], [0, 2, 4]]])], [1, 2, 3])
+    [['101', '010']]
+    """
+    wanted = torch.tensor(positions, dtype=torch.long)
     return [
-        [
-            "".join("1" if p in set(heads[0, head].tolist()) else "0" for p in positions)
-            for head in range(heads.shape[1])
-        ]
-        for heads in kept
+        ["".join("1" if hit else "0" for hit in torch.isin(wanted, row).tolist()) for row in heads[0]] for heads in kept
     ]
 
 
