@@ -47,13 +47,12 @@ class RecordingSnapKV(SnapKV):
     kept: list[torch.Tensor] = field(default_factory=list)
 
     def kept_positions(
-        self, driver: DecoderDriver, index: int, queries: torch.Tensor, keys: torch.Tensor
+        self, driver: DecoderDriver, index: int, queries: torch.Tensor, keys: torch.Tensor, head_len: int
     ) -> torch.Tensor:
-        head_len = keys.shape[2] - queries.shape[2]
         if index < self.whole:
             keep = torch.arange(head_len).expand(1, keys.shape[1], head_len)
         else:
-            keep = super().kept_positions(driver, index, queries, keys)
+            keep = super().kept_positions(driver, index, queries, keys, head_len)
         self.kept.append(keep)
         return keep
 

@@ -63,10 +63,9 @@ class SnapKV:
         return Prefilled(cache, driver.logits(hidden), len(ids))
 
     def kept_positions(
-        self, driver: DecoderDriver, index: int, queries: torch.Tensor, keys: torch.Tensor
+        self, driver: DecoderDriver, index: int, queries: torch.Tensor, keys: torch.Tensor, head_len: int
     ) -> torch.Tensor:
-        """Layer ``index``'s earlier positions to keep, ascending: (1, kv_heads, budget)."""
-        head_len = keys.shape[2] - queries.shape[2]
+        """Layer ``index``'s first ``head_len`` positions to keep, ascending: (1, kv_heads, budget)."""
         votes = window_votes(driver.attention_logits(index, queries, keys), head_len, keys.shape[1], self.kernel)
         return votes.topk(self.budget, dim=-1).indices.sort(dim=-1).values
 
@@ -74,7 +73,7 @@ class SnapKV:
         self, driver: DecoderDriver, index: int, queries: torch.Tensor, cache: Cache, head_len: int
     ) -> None:
         keys, values = cached_kv(cache, index) or (torch.empty(0), torch.empty(0))
-        keep = self.kept_positions(driver, index, queries, keys)
+        keep = self.kept_positions(driver, index, queries, keys, head_len)
         gather = keep[..., None].expand(-1, -1, -1, keys.shape[-1])
         kept_keys = torch.cat([keys[:, :, :head_len].gather(2, gather), keys[:, :, head_len:]], dim=2)
         kept_values = torch.cat([values[:, :, :head_len].gather(2, gather), values[:, :, head_len:]], dim=2)
